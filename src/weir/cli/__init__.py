@@ -1,0 +1,1 @@
+"""weir's command line: a Typer app in `main.py`, one noun per module (`server`, `worker`, ...)."""

@@ -1,0 +1,93 @@
+"""The `weir` command: the root Typer app, `--version`, `weir version`, and the noun registry.
+
+Each noun is one module under `weir/cli/` exposing its own `typer.Typer()` as
+`app`, registered below with `app.add_typer(noun.app, name="noun")`. Noun modules
+import heavy dependencies (server, database, httpx) inside their commands, so
+that `weir --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+import typer
+
+from weir.cli.output import exit_with_error, print_json
+from weir.exceptions import WeirException
+
+app = typer.Typer(
+    name="weir",
+    help="Self-hosted workflow orchestration for Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# Nouns, one module each, registered here in alphabetical order:
+# from weir.cli import server
+# app.add_typer(server.app, name="server")
+
+
+def weir_version() -> str:
+    """The installed distribution's version, or "unknown" when run from a bare source tree."""
+    try:
+        return metadata.version("weir")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version_and_exit(value: bool) -> None:
+    if value:
+        typer.echo(f"weir {weir_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print weir's version and exit.",
+        callback=_print_version_and_exit,
+        is_eager=True,
+    ),
+) -> None:
+    """Self-hosted workflow orchestration for Python."""
+
+
+def _configured_api_url() -> str | None:
+    # Imported here: settings are read only when a command needs them.
+    try:
+        from weir.settings import get_settings
+    except ImportError:
+        return None
+    return get_settings().api.url
+
+
+@app.command("version")
+def version_command(
+    json_output: bool = typer.Option(False, "--json", help="Print the details as JSON."),
+) -> None:
+    """Show weir's version, the Python it runs on, the platform and the API it talks to."""
+    details = {
+        "version": weir_version(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "api_url": _configured_api_url(),
+    }
+    if json_output:
+        print_json(details)
+        return
+    typer.echo(f"Version:  {details['version']}")
+    typer.echo(f"Python:   {details['python']}")
+    typer.echo(f"Platform: {details['platform']}")
+    typer.echo(f"API URL:  {details['api_url'] or 'none (runs stay local)'}")
+
+
+def main() -> None:
+    """Entry point of the `weir` console script."""
+    try:
+        app()
+    except WeirException as exc:
+        exit_with_error(str(exc))

@@ -1,0 +1,1 @@
+"""Pure domain for weir: states, ids, clocks, run names. No I/O, no settings."""

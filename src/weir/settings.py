@@ -1,0 +1,238 @@
+"""Settings: one object, read from keyword arguments, the environment, `.env` and a profile.
+
+Every setting has a path-derived environment name: `settings.results.storage`
+is `WEIR_RESULTS_STORAGE`. Sources, highest precedence first: keyword
+arguments, the environment, `.env` in the current directory, the active profile
+in `{home}/profiles.toml` (`WEIR_PROFILE` picks another one).
+
+Nothing is read at import time. `get_settings()` reads once and caches;
+`reset_settings()` drops the cache. Importing this module costs ~200 ms
+(pydantic-settings), so engine modules import it inside functions only.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from weir.exceptions import ConfigurationError
+from weir.profiles import load_profiles, profiles_path
+
+ENV_PREFIX = "WEIR_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_SECRET_MARKERS = ("AUTH", "SECRET", "PASSWORD", "TOKEN", "KEY")
+
+
+class _Group(BaseModel):
+    # Unknown WEIR_* variables (from a newer weir, say) are ignored, not fatal.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class APISettings(_Group):
+    """How clients reach the weir API."""
+
+    url: str | None = None
+    auth_string: SecretStr | None = None
+
+
+class LoggingSettings(_Group):
+    level: LogLevel = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ResultsSettings(_Group):
+    storage: str | None = None  # None: file://{home}/storage, see Settings.results_storage_url
+    persist_by_default: bool = False
+    serializer: str = "pickle"
+
+
+class TasksSettings(_Group):
+    thread_pool_max_workers: int | None = Field(default=None, ge=1)
+
+
+class ServerSettings(_Group):
+    database_url: str | None = None
+
+
+def _default_home() -> Path:
+    return Path.home() / ".weir"
+
+
+def _to_absolute_path(value: Any) -> Any:
+    return Path(value).expanduser().absolute() if isinstance(value, str | Path) else value
+
+
+_ENV_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,
+    env_nested_delimiter="_",
+    env_nested_max_split=1,  # WEIR_RESULTS_PERSIST_BY_DEFAULT -> results.persist_by_default
+    env_file=".env",
+    extra="ignore",
+    frozen=True,
+)
+
+
+class _Bootstrap(BaseSettings):
+    """The settings that locate the profile, so read from kwargs, env and .env only."""
+
+    model_config = _ENV_CONFIG
+
+    home: Path = Field(default_factory=_default_home)
+    profile: str | None = None  # WEIR_PROFILE: use this profile instead of the file's `active`
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _absolute_home(cls, value: Any) -> Any:
+        return _to_absolute_path(value)
+
+
+class Settings(_Bootstrap):
+    """Everything configurable about weir; see the module docstring for the sources."""
+
+    api: APISettings = APISettings()
+    logging: LoggingSettings = LoggingSettings()
+    results: ResultsSettings = ResultsSettings()
+    tasks: TasksSettings = TasksSettings()
+    server: ServerSettings = ServerSettings()
+
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(
+            k for k in values if not k.startswith("_") and k not in type(self).model_fields
+        )
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown setting {unknown[0]!r}; use one of: {', '.join(type(self).model_fields)}."
+            )
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(describe_validation_error(exc)) from None
+
+    @property
+    def results_storage_url(self) -> str:
+        """Where results are persisted: WEIR_RESULTS_STORAGE, else `file://{home}/storage`."""
+        return self.results.storage or (self.home / "storage").as_uri()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _ProfileSource(settings_cls, init_settings),
+        )
+
+
+class _ProfileSource(PydanticBaseSettingsSource):
+    """The active profile's values, nested the way the env source nests WEIR_* names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._init_kwargs = (
+            init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        )
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict at once
+
+    def __call__(self) -> dict[str, Any]:
+        bootstrap = _Bootstrap(
+            **{k: v for k, v in self._init_kwargs.items() if k in ("home", "profile")}
+        )
+        profiles = load_profiles(bootstrap.home)
+        name = bootstrap.profile or profiles.active
+        if name not in profiles.profiles:
+            where = "WEIR_PROFILE" if bootstrap.profile else "The `active` key"
+            raise ConfigurationError(
+                f"{where} names profile {name!r}, which {profiles_path(bootstrap.home)} does not "
+                f"define; add a [profiles.{name}] table or use one of: "
+                f"{', '.join(sorted(profiles.profiles))}."
+            )
+        data: dict[str, dict[str, Any]] = {}
+        for key, value in profiles.profiles[name].items():
+            group, field = profile_key_path(key, profiles_path(bootstrap.home), name)
+            data.setdefault(group, {})[field] = value
+        return data
+
+
+@functools.cache
+def setting_env_names() -> dict[str, tuple[str, str]]:
+    """Each profile-settable env name (`WEIR_API_URL`) and its path (`("api", "url")`)."""
+    names: dict[str, tuple[str, str]] = {}
+    for group, info in Settings.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for field in model.model_fields:
+                names[f"{ENV_PREFIX}{group}_{field}".upper()] = (group, field)
+    return names
+
+
+def profile_key_path(key: str, path: Path, profile: str) -> tuple[str, str]:
+    """The settings path of a profile key, or ConfigurationError naming the unknown key."""
+    try:
+        return setting_env_names()[key.upper()]
+    except KeyError:
+        raise ConfigurationError(
+            f"Profile {profile!r} in {path} has unknown setting {key!r}; remove it "
+            f"(known settings: {', '.join(sorted(setting_env_names()))})."
+        ) from None
+
+
+def check_setting_value(key: str, value: Any) -> None:
+    """Raise ConfigurationError if `value` is not valid for env name `key` (no other setting read)."""
+    group, field = setting_env_names()[key.upper()]
+    model = cast("type[BaseModel]", Settings.model_fields[group].annotation)
+    try:
+        model.model_validate({field: value})
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc, prefix=(group,))) from None
+
+
+def describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """One sentence per invalid value, naming its environment variable."""
+    sentences = []
+    for error in exc.errors():
+        loc = prefix + tuple(str(part) for part in error["loc"][:2])
+        name = (ENV_PREFIX + "_".join(loc)).upper()
+        shown = "" if any(m in name for m in _SECRET_MARKERS) else f"={error.get('input')!r}"
+        sentences.append(f"{name}{shown} is invalid: {error['msg']}")
+    return (
+        "; ".join(sentences) + ". Set a valid value in the environment, .env or the active profile."
+    )
+
+
+def resolve_home() -> Path:
+    """WEIR_HOME from the environment or `.env`, else `~/.weir`, without reading any profile."""
+    return _Bootstrap().home
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this process, read on first call and cached."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings; the next `get_settings()` reads them again."""
+    get_settings.cache_clear()
