@@ -21,7 +21,8 @@ def test_named_states_have_their_type_and_name() -> None:
 
 def test_final_states() -> None:
     assert all(
-        s.is_final() for s in (states.Completed(), states.Failed(), states.Crashed(), states.Cancelled())
+        s.is_final()
+        for s in (states.Completed(), states.Failed(), states.Crashed(), states.Cancelled())
     )
     assert not any(s.is_final() for s in (states.Pending(), states.Running(), states.Paused()))
 

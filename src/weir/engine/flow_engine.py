@@ -276,11 +276,14 @@ def run_flow_sync(
     engine = FlowRunEngine(flow, args, kwargs)
     with engine.entered():
         if engine.begin():
-            run_hooks_sync(flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state)
             runner = engine.context.task_runner
             assert runner is not None
             while True:
                 engine.start_attempt()
+                if engine.flow_run.run_count == 1:
+                    run_hooks_sync(
+                        flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state
+                    )
                 try:
                     args_, kwargs_ = engine.call_args()
                     with sync_timeout(flow.timeout_seconds) as engine.timeout:
@@ -307,13 +310,14 @@ async def run_flow_async(
     engine = FlowRunEngine(flow, args, kwargs)
     with engine.entered():
         if engine.begin():
-            await run_hooks_async(
-                flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state
-            )
             runner = engine.context.task_runner
             assert runner is not None
             while True:
                 engine.start_attempt()
+                if engine.flow_run.run_count == 1:
+                    await run_hooks_async(
+                        flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state
+                    )
                 try:
                     args_, kwargs_ = engine.call_args()
                     async with async_timeout(flow.timeout_seconds) as engine.timeout:

@@ -9,6 +9,7 @@ hints; the validator is built on a flow's first call, not at decoration.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -73,16 +74,21 @@ class Signature:
             return (), parameters
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
+        # before a *args parameter, everything must go by position
+        by_position = any(p.kind is p.VAR_POSITIONAL for p in self.signature.parameters.values())
         for param in self.signature.parameters.values():
             if param.name not in parameters:
                 continue
             value = parameters[param.name]
-            if param.kind is param.POSITIONAL_ONLY:
-                args.append(value)
-            elif param.kind is param.VAR_POSITIONAL:
+            if param.kind is param.VAR_POSITIONAL:
                 args.extend(value)
+                by_position = False
             elif param.kind is param.VAR_KEYWORD:
                 kwargs.update(value)
+            elif param.kind is param.POSITIONAL_ONLY or (
+                by_position and param.kind is param.POSITIONAL_OR_KEYWORD
+            ):
+                args.append(value)
             else:
                 kwargs[param.name] = value
         return tuple(args), kwargs
@@ -108,21 +114,14 @@ class Signature:
         return coerced
 
     def _build_validator(self) -> tuple[Any, tuple[str, ...]]:
-        import typing
-
         from pydantic import ConfigDict, create_model
 
-        try:
-            hints = typing.get_type_hints(self.fn, include_extras=True)
-        except Exception:  # unresolvable forward references: validate what resolves
-            hints = {}
+        hints = _type_hints(self.fn)
         definitions: dict[str, Any] = {}
         for param in self.signature.parameters.values():
             if param.kind in _VAR_KINDS:
                 continue
-            annotation = hints.get(param.name, param.annotation)
-            if annotation is param.empty:
-                annotation = Any
+            annotation = hints.get(param.name, Any)
             default = ... if param.default is param.empty else param.default
             definitions[param.name] = (annotation, default)
         model = create_model(
@@ -131,6 +130,25 @@ class Signature:
             **definitions,
         )
         return model, tuple(definitions)
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints by parameter; one that cannot be resolved (a string naming a class local
+    to a function, say) is left out, so that parameter is passed through unvalidated."""
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        pass
+    hints: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # what get_type_hints does, per name
+            except Exception:
+                continue
+        hints[name] = annotation
+    return hints
 
 
 def _describe(owner: str, exc: Any) -> str:

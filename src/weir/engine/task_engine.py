@@ -276,10 +276,12 @@ def run_task_sync(
     token = task_run_context.set(engine.context)
     try:
         if engine.begin():
-            if task.on_running_hooks:
-                run_hooks_sync(task.on_running_hooks, task, engine.task_run, engine.task_run.state)
             while True:
                 engine.start_attempt()
+                if task.on_running_hooks and engine.task_run.run_count == 1:
+                    run_hooks_sync(
+                        task.on_running_hooks, task, engine.task_run, engine.task_run.state
+                    )
                 try:
                     args, kwargs = task.signature.call_args(engine.context.parameters)
                     if task.timeout_seconds is None:
@@ -318,12 +320,12 @@ async def run_task_async(
     token = task_run_context.set(engine.context)
     try:
         if engine.begin():
-            if task.on_running_hooks:
-                await run_hooks_async(
-                    task.on_running_hooks, task, engine.task_run, engine.task_run.state
-                )
             while True:
                 engine.start_attempt()
+                if task.on_running_hooks and engine.task_run.run_count == 1:
+                    await run_hooks_async(
+                        task.on_running_hooks, task, engine.task_run, engine.task_run.state
+                    )
                 try:
                     args, kwargs = task.signature.call_args(engine.context.parameters)
                     async with async_timeout(task.timeout_seconds) as engine.timeout:
