@@ -16,7 +16,15 @@ import functools
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -65,7 +73,14 @@ class TasksSettings(_Group):
 
 
 class ServerSettings(_Group):
-    database_url: str | None = None
+    """The server's own settings (`weir server start`)."""
+
+    database_url: str | None = None  # None: sqlite+aiosqlite:///{home}/weir.db
+    host: str = "127.0.0.1"
+    port: int = Field(default=4200, ge=1, le=65535)
+    api_auth_string: SecretStr | None = None  # "user:pass" turns on HTTP basic auth
+    csrf_protection_enabled: bool = False
+    csrf_token_expiration_seconds: int = Field(default=3600, ge=60)
 
 
 def _default_home() -> Path:
@@ -103,6 +118,8 @@ class _Bootstrap(BaseSettings):
 class Settings(_Bootstrap):
     """Everything configurable about weir; see the module docstring for the sources."""
 
+    # WEIR_PROJECT: the project clients work in (`weir --project NAME` sets it too)
+    project: str = "default"
     api: APISettings = APISettings()
     logging: LoggingSettings = LoggingSettings()
     results: ResultsSettings = ResultsSettings()
@@ -169,26 +186,32 @@ class _ProfileSource(PydanticBaseSettingsSource):
                 f"define; add a [profiles.{name}] table or use one of: "
                 f"{', '.join(sorted(profiles.profiles))}."
             )
-        data: dict[str, dict[str, Any]] = {}
+        data: dict[str, Any] = {}
         for key, value in profiles.profiles[name].items():
-            group, field = profile_key_path(key, profiles_path(bootstrap.home), name)
-            data.setdefault(group, {})[field] = value
+            path = profile_key_path(key, profiles_path(bootstrap.home), name)
+            if len(path) == 1:
+                data[path[0]] = value
+            else:
+                data.setdefault(path[0], {})[path[1]] = value
         return data
 
 
 @functools.cache
-def setting_env_names() -> dict[str, tuple[str, str]]:
-    """Each profile-settable env name (`WEIR_API_URL`) and its path (`("api", "url")`)."""
-    names: dict[str, tuple[str, str]] = {}
+def setting_env_names() -> dict[str, tuple[str, ...]]:
+    """Each profile-settable env name (`WEIR_API_URL`) and its path (`("api", "url")`,
+    or `("project",)` for a top-level setting)."""
+    names: dict[str, tuple[str, ...]] = {}
     for group, info in Settings.model_fields.items():
         model = info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
             for field in model.model_fields:
                 names[f"{ENV_PREFIX}{group}_{field}".upper()] = (group, field)
+        elif group not in _Bootstrap.model_fields:  # home and profile locate the profile
+            names[f"{ENV_PREFIX}{group}".upper()] = (group,)
     return names
 
 
-def profile_key_path(key: str, path: Path, profile: str) -> tuple[str, str]:
+def profile_key_path(key: str, path: Path, profile: str) -> tuple[str, ...]:
     """The settings path of a profile key, or ConfigurationError naming the unknown key."""
     try:
         return setting_env_names()[key.upper()]
@@ -201,12 +224,16 @@ def profile_key_path(key: str, path: Path, profile: str) -> tuple[str, str]:
 
 def check_setting_value(key: str, value: Any) -> None:
     """Raise ConfigurationError if `value` is not valid for env name `key` (no other setting read)."""
-    group, field = setting_env_names()[key.upper()]
-    model = cast("type[BaseModel]", Settings.model_fields[group].annotation)
+    path = setting_env_names()[key.upper()]
     try:
-        model.model_validate({field: value})
+        if len(path) == 1:
+            annotation: Any = Settings.model_fields[path[0]].annotation
+            TypeAdapter(annotation).validate_python(value)
+        else:
+            model = cast("type[BaseModel]", Settings.model_fields[path[0]].annotation)
+            model.model_validate({path[1]: value})
     except ValidationError as exc:
-        raise ConfigurationError(describe_validation_error(exc, prefix=(group,))) from None
+        raise ConfigurationError(describe_validation_error(exc, prefix=path[:1])) from None
 
 
 def describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:

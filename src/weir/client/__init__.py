@@ -1,0 +1,1 @@
+"""The HTTP client of the weir API (async first; `SyncClient` is a thin wrapper)."""

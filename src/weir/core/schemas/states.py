@@ -1,0 +1,85 @@
+"""States on the wire, and conversion to and from `core.states.State`."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from weir.core.schemas.base import ResponseModel
+from weir.core.states import ResultReference, State, StateType
+
+
+class StateDetails(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    scheduled_time: datetime | None = None
+    cache_key: str | None = None
+    # the flow run's retry policy, so the server's retry rule can apply it
+    retries: int | None = None
+    retry_delay_seconds: float | None = None
+
+
+class StateSchema(ResponseModel):
+    """A state as the API sends and receives it. `data` is JSON: a result reference
+    (`{"key": ..., "store_url": ..., "serializer": ...}`) or None — never the value."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    id: uuid.UUID | None = None
+    type: StateType
+    name: str | None = None
+    message: str | None = None
+    timestamp: datetime | None = None
+    state_details: StateDetails = StateDetails()
+    data: dict[str, Any] | None = None
+
+
+class OrchestrationStatus(enum.StrEnum):
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    WAIT = "WAIT"
+    ABORT = "ABORT"
+
+
+class OrchestrationDetails(BaseModel):
+    reason: str | None = None
+    delay_seconds: float | None = None
+
+
+class OrchestrationResult(ResponseModel):
+    """What `set_state` answers: ACCEPT (the state, possibly changed by a rule), REJECT
+    (the run keeps `state`), WAIT (try again after `delay_seconds`), ABORT (stop)."""
+
+    status: OrchestrationStatus
+    state: StateSchema | None = None
+    details: OrchestrationDetails = OrchestrationDetails()
+
+
+def state_to_schema(state: State, **details: Any) -> StateSchema:
+    data = state.data
+    reference = None
+    if isinstance(data, ResultReference):
+        describe = getattr(data, "describe", None)
+        reference = describe() if callable(describe) else None
+    return StateSchema(
+        type=state.type,
+        name=state.name,
+        message=state.message,
+        timestamp=state.timestamp,
+        state_details=StateDetails(scheduled_time=state.scheduled_time, **details),
+        data=reference,
+    )
+
+
+def schema_to_state(schema: StateSchema) -> State:
+    return State(
+        schema.type,
+        schema.name,
+        schema.message,
+        timestamp=schema.timestamp,
+        scheduled_time=schema.state_details.scheduled_time,
+    )

@@ -1,0 +1,1 @@
+"""The weir server: REST API, orchestration of flow-run state, storage, services."""

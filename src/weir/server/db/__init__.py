@@ -1,0 +1,1 @@
+"""Storage: engines and sessions, table models, queries (repos) and migrations."""

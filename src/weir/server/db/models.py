@@ -1,0 +1,174 @@
+"""The tables. Every resource belongs to a project (`project_id`); every filter the CLI
+and UI use has an index. Runs have time-ordered UUIDv7 ids, so `id` order is creation
+order and keyset pagination walks an index."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from weir.server.db.types import JSON, Timestamp
+
+NAMING = {
+    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s__%(column_0_name)s__%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+def _project_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Flow(Base):
+    __tablename__ = "flows"
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class FlowRun(Base):
+    __tablename__ = "flow_runs"
+    __table_args__ = (
+        sa.Index(None, "project_id", "id"),
+        sa.Index(None, "project_id", "state_type"),
+        sa.Index(None, "project_id", "flow_id"),
+        sa.Index(None, "project_id", "start_time"),
+        sa.Index(None, "project_id", "expected_start_time"),
+        sa.Index(None, "project_id", "end_time"),
+        sa.Index(None, "project_id", "name"),
+        sa.Index(None, "parent_flow_run_id"),
+        sa.Index(None, "deployment_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    flow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("flows.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    state_type: Mapped[str | None] = mapped_column(sa.String(16))
+    state_name: Mapped[str | None] = mapped_column(sa.String(64))
+    state_message: Mapped[str | None] = mapped_column(sa.Text)
+    state_timestamp: Mapped[datetime | None] = mapped_column(Timestamp)
+    state_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    parent_flow_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    parent_task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    run_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # the retry policy the engine reported, for the server's retry rule
+    retries: Mapped[int] = mapped_column(sa.Integer, default=0)
+    retry_delay_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    expected_start_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    start_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    end_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    total_run_time: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    # bumped on every state change: two writers cannot both win
+    version: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class FlowRunState(Base):
+    __tablename__ = "flow_run_states"
+    __table_args__ = (sa.Index(None, "flow_run_id", "timestamp"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    flow_run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("flow_runs.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    timestamp: Mapped[datetime] = mapped_column(Timestamp)
+    state_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TaskRun(Base):
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        sa.Index(None, "flow_run_id"),
+        sa.Index(None, "project_id", "id"),
+        sa.Index(None, "project_id", "state_type"),
+        sa.Index(None, "project_id", "start_time"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    flow_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("flow_runs.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    task_key: Mapped[str] = mapped_column(sa.String(400))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state_type: Mapped[str | None] = mapped_column(sa.String(16))
+    state_name: Mapped[str | None] = mapped_column(sa.String(64))
+    state_message: Mapped[str | None] = mapped_column(sa.Text)
+    state_timestamp: Mapped[datetime | None] = mapped_column(Timestamp)
+    state_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    run_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    map_index: Mapped[int | None] = mapped_column(sa.Integer)
+    cache_key: Mapped[str | None] = mapped_column(sa.String(200))
+    start_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    end_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    total_run_time: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class TaskRunState(Base):
+    __tablename__ = "task_run_states"
+    __table_args__ = (sa.Index(None, "task_run_id", "timestamp"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    task_run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("task_runs.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    timestamp: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Log(Base):
+    __tablename__ = "logs"
+    __table_args__ = (
+        sa.Index(None, "flow_run_id", "timestamp"),
+        sa.Index(None, "project_id", "timestamp"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    flow_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("flow_runs.id", ondelete="CASCADE")
+    )
+    task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    level: Mapped[int] = mapped_column(sa.SmallInteger)
+    message: Mapped[str] = mapped_column(sa.Text)
+    timestamp: Mapped[datetime] = mapped_column(Timestamp)

@@ -1,0 +1,152 @@
+"""`set_flow_run_state`: the one function that changes a flow run's state.
+
+It reads the run, lets the policy decide, and writes with a compare-and-swap on
+the run's `version`: if another writer changed the run in between, the update
+matches no row and the decision is taken again on the fresh row (so of two
+writers racing from RUNNING to two final states, exactly one wins). The caller
+owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from weir.core.clock import utcnow
+from weir.core.ids import new_id
+from weir.core.schemas.states import (
+    OrchestrationDetails,
+    OrchestrationResult,
+    OrchestrationStatus,
+    StateDetails,
+    StateSchema,
+)
+from weir.core.states import TERMINAL_TYPES, StateType
+from weir.server.db.models import FlowRun, FlowRunState
+from weir.server.orchestration.policy import RunView, Transition, decide
+
+_ATTEMPTS = 5
+
+
+class FlowRunNotFound(LookupError):
+    pass
+
+
+async def set_flow_run_state(
+    session: AsyncSession,
+    flow_run_id: uuid.UUID,
+    proposed: StateSchema,
+    *,
+    project_id: uuid.UUID,
+    force: bool = False,
+    now: datetime | None = None,
+) -> OrchestrationResult:
+    now = now or utcnow()
+    for _ in range(_ATTEMPTS):
+        row = (
+            await session.execute(
+                sa.select(FlowRun).where(
+                    FlowRun.id == flow_run_id, FlowRun.project_id == project_id
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise FlowRunNotFound(flow_run_id)
+        view = RunView(
+            state_type=StateType(row.state_type) if row.state_type else None,
+            state_name=row.state_name,
+            run_count=row.run_count,
+            retries=row.retries,
+            retry_delay_seconds=row.retry_delay_seconds,
+        )
+        transition = Transition(view, proposed.model_copy(deep=True), now, force)
+        decision = decide(transition)
+        if decision.status is not OrchestrationStatus.ACCEPT:
+            return OrchestrationResult(
+                status=decision.status, state=current_state(row), details=decision.details()
+            )
+        state = transition.proposed
+        if state.timestamp is None:
+            state.timestamp = now
+        state.id = new_id()
+        values = _run_values(row, state, now)
+        updated = await session.execute(
+            sa.update(FlowRun)
+            .where(FlowRun.id == row.id, FlowRun.version == row.version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if updated.rowcount != 1:  # type: ignore[attr-defined]
+            session.expire(row)
+            continue
+        await session.execute(sa.insert(FlowRunState).values(**history_values(row.id, state)))
+        return OrchestrationResult(
+            status=OrchestrationStatus.ACCEPT, state=state, details=decision.details()
+        )
+    return OrchestrationResult(
+        status=OrchestrationStatus.REJECT,
+        state=None,
+        details=OrchestrationDetails(reason="The flow run kept changing; try again."),
+    )
+
+
+def _run_values(row: FlowRun, state: StateSchema, now: datetime) -> dict[str, Any]:
+    assert state.timestamp is not None
+    values: dict[str, Any] = {
+        "state_type": state.type.value,
+        "state_name": state.name or state.type.value.capitalize(),
+        "state_message": state.message,
+        "state_timestamp": state.timestamp,
+        "state_details": state.state_details.model_dump(mode="json", exclude_none=True),
+        "state_data": state.data,
+        "version": row.version + 1,
+        "updated": now,
+    }
+    if row.state_type == StateType.RUNNING.value and row.state_timestamp is not None:
+        values["total_run_time"] = row.total_run_time + max(
+            (state.timestamp - row.state_timestamp).total_seconds(), 0.0
+        )
+    if state.type is StateType.RUNNING:
+        values["run_count"] = row.run_count + 1
+        if row.start_time is None:
+            values["start_time"] = state.timestamp
+        details = state.state_details
+        if details.retries is not None:
+            values["retries"] = details.retries
+        if details.retry_delay_seconds is not None:
+            values["retry_delay_seconds"] = details.retry_delay_seconds
+    if state.type in TERMINAL_TYPES:
+        values["end_time"] = state.timestamp
+    if state.type is StateType.SCHEDULED and state.state_details.scheduled_time is not None:
+        values["expected_start_time"] = state.state_details.scheduled_time
+    return values
+
+
+def history_values(flow_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]:
+    return {
+        "id": state.id or new_id(),
+        "flow_run_id": flow_run_id,
+        "type": state.type.value,
+        "name": state.name or state.type.value.capitalize(),
+        "message": state.message,
+        "timestamp": state.timestamp,
+        "state_details": state.state_details.model_dump(mode="json", exclude_none=True),
+        "data": state.data,
+    }
+
+
+def current_state(row: FlowRun) -> StateSchema | None:
+    if row.state_type is None:
+        return None
+    return StateSchema(
+        type=StateType(row.state_type),
+        name=row.state_name,
+        message=row.state_message,
+        timestamp=row.state_timestamp,
+        state_details=StateDetails.model_validate(row.state_details or {}),
+        data=row.state_data,
+    )
