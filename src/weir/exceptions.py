@@ -14,7 +14,15 @@ WeirException
 │   ├── CrashedRun                  the run's process or infrastructure died under it
 │   ├── CancelledRun                the run was cancelled (raise it to cancel the current run)
 │   └── UpstreamTaskError           an upstream task this one depends on did not complete
-└── RunTimeout (also TimeoutError)  a flow or task run exceeded its `timeout_seconds`
+├── RunTimeout (also TimeoutError)  a flow or task run exceeded its `timeout_seconds`
+├── ServerUnreachable               the weir API could not be reached (refused, timed out)
+└── APIError                        the weir API answered an error (`status`, `detail`)
+    ├── BadRequest                  400 / 422: the request was invalid
+    ├── Unauthorized                401: missing or wrong credentials
+    ├── Forbidden                   403: not allowed (or a CSRF token was refused)
+    ├── NotFound                    404: no such object
+    ├── ObjectAlreadyExists         409: an object with that name or id exists
+    └── ServerError                 5xx: the server failed (after retries)
 """
 
 from __future__ import annotations
@@ -78,3 +86,41 @@ class UpstreamTaskError(RunError):
 
 class RunTimeout(WeirException, TimeoutError):
     """A run exceeded its `timeout_seconds`."""
+
+
+class ServerUnreachable(WeirException):
+    """The weir API could not be reached: nothing listens there, or it timed out."""
+
+
+class APIError(WeirException):
+    """The weir API answered with an error; the message is the server's `detail`."""
+
+    def __init__(self, status: int, detail: str, *, url: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.url = url
+
+
+class BadRequest(APIError):
+    """400 or 422: the request body, query or path was invalid."""
+
+
+class Unauthorized(APIError):
+    """401: the API wants credentials (set WEIR_API_AUTH_STRING) or refused them."""
+
+
+class Forbidden(APIError):
+    """403: the credentials may not do this, or the CSRF token was refused."""
+
+
+class NotFound(APIError):
+    """404: the object (flow run, project, …) does not exist."""
+
+
+class ObjectAlreadyExists(APIError):
+    """409: an object with that name or id already exists."""
+
+
+class ServerError(APIError):
+    """5xx: the server failed to handle the request, even after retries."""

@@ -300,3 +300,50 @@ def test_a_flow_without_api_writes_no_file(weir_home) -> None:
 
     assert pipeline() == 15
     assert [p for p in weir_home.rglob("*") if p.is_file()] == []
+
+
+def test_a_failing_flow_still_waits_for_the_tasks_it_submitted() -> None:
+    import time
+
+    events = []
+
+    @task
+    def slow() -> None:
+        time.sleep(0.2)
+        events.append("task done")
+
+    @flow(on_failure=[lambda f, run, state: events.append("flow failed")])
+    def pipeline() -> None:
+        slow.submit()
+        raise ValueError("bad input file")
+
+    pipeline(return_state=True)
+    assert events == ["task done", "flow failed"]
+
+
+def test_a_bad_flow_run_name_fails_the_run_with_a_state() -> None:
+    @flow(flow_run_name="close-{regoin}")
+    def close(region: str) -> None: ...
+
+    state = close("emea", return_state=True)
+    assert state.is_failed()
+    assert "regoin" in state.message
+
+
+def test_a_subflow_inherits_its_parents_result_storage(tmp_path) -> None:
+    from weir.cache_policies import INPUTS
+
+    @task(cache_policy=INPUTS)
+    def rate(currency: str) -> float:
+        return 1.1
+
+    @flow
+    def child() -> float:
+        return rate("EUR")
+
+    @flow(result_storage=str(tmp_path / "parent-store"))
+    def parent() -> float:
+        return child()
+
+    assert parent() == 1.1
+    assert list((tmp_path / "parent-store").iterdir())

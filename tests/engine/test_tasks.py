@@ -247,3 +247,37 @@ def test_log_prints_on_a_task(caplog) -> None:
         pipeline()
     records = [r for r in caplog.records if r.getMessage() == "task says hi"]
     assert records and records[0].name == "weir.task_runs"
+
+
+def test_a_bad_task_run_name_fails_the_run_instead_of_escaping() -> None:
+    @task(task_run_name="load-{tabel}")
+    def load(table: str) -> None: ...
+
+    @flow
+    def pipeline() -> str:
+        return load.submit("orders").wait().name
+
+    assert pipeline() == "Failed"
+    state = load("orders", return_state=True)
+    assert "tabel" in state.message
+
+
+def test_no_cache_does_not_turn_persistence_on(weir_home) -> None:
+    from weir.cache_policies import NO_CACHE
+
+    @task(cache_policy=NO_CACHE)
+    def step() -> int:
+        return 1
+
+    assert step() == 1
+    assert [p for p in weir_home.rglob("*") if p.is_file()] == []
+
+
+def test_an_unknown_result_storage_fails_the_run_clearly() -> None:
+    @task(result_storage="nosuchproto://bucket")
+    def step() -> int:
+        return 1
+
+    state = step(return_state=True)
+    assert state.is_failed()
+    assert "nosuchproto" in state.message

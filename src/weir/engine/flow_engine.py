@@ -8,7 +8,6 @@ every task it submitted has ended.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from weir.exceptions import (
 
 if TYPE_CHECKING:
     from weir.engine.flows import Flow
+    from weir.engine.task_runners import TaskRunner
 
 ReturnType = Literal["result", "state"]
 
@@ -72,19 +72,20 @@ class FlowRunEngine:
         log_prints = flow.log_prints
         if log_prints is None:
             log_prints = parent.log_prints if parent else False
+        # a subflow inherits its parent's result storage and serializer unless it sets its own
+        store = parent.result_store if parent else None
+        if flow.result_storage is not None:
+            store = resolve_store(flow.result_storage, parent)
+        serializer = parent.serializer if parent else None
+        if flow.result_serializer is not None:
+            serializer = resolve_serializer(flow.result_serializer, parent)
         return FlowRunContext(
             flow=flow,
             flow_run=self.flow_run,
             task_runner=flow.task_runner.duplicate(),
             persist_result=persist,
-            result_store=resolve_store(flow.result_storage, parent)
-            if flow.result_storage
-            else None,
-            serializer=(
-                resolve_serializer(flow.result_serializer, parent)
-                if flow.result_serializer
-                else None
-            ),
+            result_store=store,
+            serializer=serializer,
             log_prints=log_prints,
         )
 
@@ -121,7 +122,12 @@ class FlowRunEngine:
         if flow.flow_run_name is not None:
             from weir.engine.task_engine import _render_name
 
-            run.name = _render_name(flow.flow_run_name, parameters, flow.name)
+            try:
+                run.name = _render_name(flow.flow_run_name, parameters, flow.name)
+            except Exception as exc:
+                self.logger().error("%s", exc)
+                self.finish(states.Failed(message=f"{type(exc).__name__}: {exc}", data=exc))
+                return False
         self._logger = None
         self.logger().info("Beginning flow run %r for flow %r", run.name, flow.name)
         return True
@@ -149,6 +155,11 @@ class FlowRunEngine:
             except SerializationError as exc:
                 state = states.Failed(message=str(exc), data=exc)
         self.finish(state)
+
+    def should_wait_after(self, exc: BaseException) -> bool:
+        """After the body raised, its submitted tasks still end before the flow does —
+        unless the flow timed out or was interrupted (then nothing more is waited for)."""
+        return isinstance(exc, Exception) and not self.timeout.expired
 
     def fail(self, exc: BaseException) -> float | None:
         """Record an exception from the body; return the delay before a retry, or None."""
@@ -187,10 +198,11 @@ class FlowRunEngine:
             scheduled = get_clock().now() + timedelta(seconds=delay)
             self._set_state(states.AwaitingRetry(scheduled, message=state.message))
             return delay
-        self.logger().error(
-            "Encountered exception during execution:",
-            exc_info=(type(exc), exc, exc.__traceback__) if state.name != "TimedOut" else None,
-        )
+        if state.name != "TimedOut":
+            self.logger().error(
+                "Encountered exception during execution:",
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
         self.finish(state)
         return None
 
@@ -266,6 +278,13 @@ def _state_from_return(value: Any) -> State:
     return states.Completed(data=value)
 
 
+async def _wait_for_tasks(runner: TaskRunner) -> None:
+    if runner.has_pending():
+        import asyncio
+
+        await asyncio.to_thread(runner.wait_all)
+
+
 # -- drivers ---------------------------------------------------------------------
 def run_flow_sync(
     flow: Flow[..., Any],
@@ -290,6 +309,8 @@ def run_flow_sync(
                         value = flow.fn(*args_, **kwargs_)
                         runner.wait_all()
                 except BaseException as exc:
+                    if engine.should_wait_after(exc):
+                        runner.wait_all()
                     delay = engine.fail(exc)
                     if delay is None:
                         break
@@ -322,9 +343,10 @@ async def run_flow_async(
                     args_, kwargs_ = engine.call_args()
                     async with async_timeout(flow.timeout_seconds) as engine.timeout:
                         value = await flow.fn(*args_, **kwargs_)
-                        if runner.has_pending():
-                            await asyncio.to_thread(runner.wait_all)
+                        await _wait_for_tasks(runner)
                 except BaseException as exc:
+                    if engine.should_wait_after(exc):
+                        await _wait_for_tasks(runner)
                     delay = engine.fail(exc)
                     if delay is None:
                         break

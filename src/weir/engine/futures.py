@@ -121,6 +121,27 @@ def resolve_inputs(
     return parameters if resolved is None else resolved
 
 
+def futures_in(parameters: dict[str, Any], wait_for: Iterable[Any] | None) -> list[WeirFuture[Any]]:
+    """Every future among the parameters and `wait_for`, so an async run can await them
+    without blocking its event loop before `resolve_inputs` reads their results."""
+    found: list[WeirFuture[Any]] = []
+    pending = [*parameters.values(), *(wait_for or ())]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind in _ATOMIC or kind is quote:
+            continue
+        if isinstance(value, WeirFuture):
+            found.append(value)
+        elif kind is allow_failure or kind is unmapped:
+            pending.append(value.value)
+        elif kind is list or kind is tuple or kind is set or kind is frozenset:
+            pending.extend(value)
+        elif kind is dict:
+            pending.extend(value.values())
+    return found
+
+
 def _resolve(value: Any, allow: bool) -> Any:
     kind = type(value)
     if kind in _ATOMIC:

@@ -6,7 +6,6 @@ Async hooks are awaited by the async engine and run to completion by the sync on
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Sequence
@@ -21,6 +20,8 @@ def run_hooks_sync(hooks: Sequence[Hook], owner: Any, run: Any, state: Any) -> N
         try:
             outcome = hook(owner, run, state)
             if inspect.isawaitable(outcome):
+                import asyncio
+
                 asyncio.run(_await(outcome))
         except Exception:
             _log_failure(hook, run)

@@ -91,16 +91,27 @@ class ProcessPoolTaskRunner(TaskRunner):
             return reject_task_run(
                 task, resolved, task_run_id, states.Failed(message=str(error), data=error)
             )
+        pool = self._pool()
         try:
-            reply = self._pool().submit(_run_in_worker, payload).result()
+            reply, summary = pool.submit(_run_in_worker, payload).result()
         except BrokenProcessPool as exc:
+            with self._lock:  # the next submission starts a fresh pool
+                if self._processes is pool:
+                    self._processes = None
             crash = CrashedRun(
                 f"The worker process running task {task.name!r} died before it finished ({exc})."
             )
             return reject_task_run(
                 task, resolved, task_run_id, states.Crashed(message=str(crash), data=crash)
             )
-        state: State = cloudpickle.loads(reply)
+        try:
+            state: State = cloudpickle.loads(reply)
+        except Exception as exc:
+            error = TaskRunnerError(
+                f"{summary} (its exception could not be rebuilt in the parent process: "
+                f"{type(exc).__name__}: {exc})"
+            )
+            return states.Failed(message=str(error), data=error)
         return state
 
     def _threads(self) -> cf.ThreadPoolExecutor:
@@ -176,28 +187,38 @@ def _unpicklable_message(task: Task[..., Any], parameters: dict[str, Any], exc: 
     )
 
 
-def _run_in_worker(payload: bytes) -> bytes:
-    """Runs in the worker process: the whole task engine, then the final state, pickled."""
+def _run_in_worker(payload: bytes) -> tuple[bytes, str]:
+    """Runs in the worker process: the whole task engine; returns the final state pickled,
+    and a one-line summary for when the state cannot be unpickled in the parent."""
+    import asyncio
+
     import cloudpickle
 
     from weir.engine.logging import setup_logging
-    from weir.engine.task_engine import run_task_sync
+    from weir.engine.task_engine import run_task_async, run_task_sync
 
     task, parameters, task_run_id, map_index, flow_ctx = cloudpickle.loads(payload)
     setup_logging()
     token = flow_run_context.set(flow_ctx)
+    options: dict[str, Any] = {
+        "task_run_id": task_run_id,
+        "map_index": map_index,
+        "return_type": "state",
+    }
     try:
-        state = run_task_sync(
-            task, parameters, task_run_id=task_run_id, map_index=map_index, return_type="state"
-        )
+        if task.is_async:
+            state = asyncio.run(run_task_async(task, parameters, **options))
+        else:
+            state = run_task_sync(task, parameters, **options)
     finally:
         flow_run_context.reset(token)
+    summary = f"Task {task.name!r} ended {state.name}: {state.message or ''}".rstrip(": ")
     try:
-        return bytes(cloudpickle.dumps(state))
+        return bytes(cloudpickle.dumps(state)), summary
     except Exception as exc:
         error = TaskRunnerError(
             f"Task {task.name!r} finished in its worker process, but its result cannot be "
             f"pickled back ({type(exc).__name__}: {exc}). Return a picklable value, or persist "
             "the result and return a reference to it."
         )
-        return bytes(cloudpickle.dumps(states.Failed(message=str(error), data=error)))
+        return bytes(cloudpickle.dumps(states.Failed(message=str(error), data=error))), summary

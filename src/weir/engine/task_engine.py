@@ -21,7 +21,7 @@ from weir.core.ids import new_id
 from weir.core.runs import TaskRun
 from weir.core.states import State, StateType
 from weir.engine.contexts import TaskRunContext, current_tags, flow_run_context, task_run_context
-from weir.engine.futures import resolve_inputs
+from weir.engine.futures import futures_in, resolve_inputs
 from weir.engine.hooks import Hook, run_hooks_async, run_hooks_sync
 from weir.engine.retries import delay_for
 from weir.engine.timeouts import TimeoutHandle, async_timeout, sync_timeout, timeout_message
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from weir.engine.tasks import Task
 
 ReturnType = Literal["result", "state"]
+# final states whose message says it all: no traceback in the log
+_NO_TRACEBACK = frozenset({"TimedOut", "NotReady"})
 _task_logger = logging.getLogger("weir.task_runs")
 
 
@@ -92,9 +94,15 @@ class TaskRunEngine:
             self.finish(states.NotReady(message=str(exc), data=exc))
             return False
         self.context.parameters = self.task_run.parameters = parameters
-        if self.task.task_run_name is not None:
-            self.task_run.name = _render_name(self.task.task_run_name, parameters, self.task.name)
-        self._configure_results()
+        try:
+            if self.task.task_run_name is not None:
+                self.task_run.name = _render_name(
+                    self.task.task_run_name, parameters, self.task.name
+                )
+            self._configure_results()
+        except Exception as exc:  # a bad run name or result storage: the run fails, clearly
+            self.finish(states.Failed(message=f"{type(exc).__name__}: {exc}", data=exc))
+            return False
         if self.cache_key is not None and not self.task.refresh_cache:
             from weir.engine.results.records import read_result
 
@@ -160,20 +168,26 @@ class TaskRunEngine:
             scheduled = get_clock().now() + timedelta(seconds=delay)
             self._set_state(states.AwaitingRetry(scheduled, message=state.message))
             return delay
-        self.logger().error(
-            "Finished in state %r%s",
-            state,
-            " - retries are exhausted." if task.retries else ".",
-            exc_info=(type(exc), exc, exc.__traceback__) if state.name != "TimedOut" else None,
-        )
         self.finish(state)
         return None
 
     def finish(self, state: State) -> None:
         self.task_run.end_time = state.timestamp
         self._set_state(state)
-        if state.type is StateType.COMPLETED and _task_logger.isEnabledFor(logging.DEBUG):
-            self.logger().debug("Finished in state %r", state)
+        if state.type is StateType.COMPLETED:
+            if _task_logger.isEnabledFor(logging.DEBUG):
+                self.logger().debug("Finished in state %r", state)
+            return
+        exc = state.data if isinstance(state.data, BaseException) else None
+        with_traceback = exc is not None and state.name not in _NO_TRACEBACK
+        exhausted = self.task.retries and self.task_run.run_count > self.task.retries
+        self.logger().log(
+            logging.INFO if state.type is StateType.CANCELLED else logging.ERROR,
+            "Finished in state %r%s",
+            state,
+            " - retries are exhausted." if exhausted else ".",
+            exc_info=(type(exc), exc, exc.__traceback__) if with_traceback and exc else None,
+        )
 
     def final_hooks(self) -> list[Hook]:
         state_type = self.task_run.state.type
@@ -316,6 +330,11 @@ async def run_task_async(
     map_index: int | None = None,
     return_type: ReturnType = "result",
 ) -> Any:
+    upstream = futures_in(parameters, wait_for)
+    if upstream:  # wait without blocking the event loop other async tasks run on
+        import asyncio
+
+        await asyncio.wait([asyncio.wrap_future(f._future) for f in upstream])
     engine = TaskRunEngine(task, parameters, wait_for, task_run_id, map_index)
     token = task_run_context.set(engine.context)
     try:

@@ -9,7 +9,6 @@ never wait behind its parent's.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextvars
 import os
@@ -22,6 +21,8 @@ from weir.core.states import State
 from weir.engine.futures import WeirFuture, WeirFutureList
 
 if TYPE_CHECKING:
+    import asyncio
+
     from weir.engine.tasks import Task
 
 
@@ -156,6 +157,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         if self._loop is None:
             with self._lock:
                 if self._loop is None:
+                    import asyncio  # only for async tasks: keeps `import weir` light
+
                     loop = asyncio.new_event_loop()
                     thread = threading.Thread(
                         target=loop.run_forever, name="weir-task-loop", daemon=True

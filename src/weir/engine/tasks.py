@@ -100,9 +100,9 @@ class Task(Generic[P, R]):
         self._explicit_cache_policy = cache_policy
         self.cache_policy = _cache_policy(cache_policy, cache_key_fn)
         # persistence turns on by itself when the user configured caching or storage
-        self.caching_configured = (
-            cache_policy is not _NOT_SET and cache_policy is not None
-        ) or any(x is not None for x in (cache_key_fn, result_storage, result_serializer))
+        self.caching_configured = _configures_caching(cache_policy) or any(
+            x is not None for x in (cache_key_fn, result_storage, result_serializer)
+        )
         self.on_completion_hooks = list(on_completion or ())
         self.on_failure_hooks = list(on_failure or ())
         self.on_running_hooks = list(on_running or ())
@@ -199,6 +199,14 @@ def _cache_policy(policy: Any, cache_key_fn: Any) -> CachePolicy:
         key_policy = cache_policies.CacheKeyFnPolicy(cache_key_fn)
         return key_policy if policy is _NOT_SET or policy is None else chosen + key_policy
     return chosen
+
+
+def _configures_caching(policy: Any) -> bool:
+    if policy is _NOT_SET or policy is None:
+        return False
+    from weir.engine.cache_policies import NO_CACHE
+
+    return policy is not NO_CACHE
 
 
 def _task_key(fn: Callable[..., Any]) -> str:

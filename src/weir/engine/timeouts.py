@@ -18,7 +18,6 @@ whether a `RunTimeout` was this run's own deadline or came from inside.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import signal
@@ -112,6 +111,8 @@ async def async_timeout(seconds: float | None) -> AsyncIterator[TimeoutHandle]:
     if seconds is None:
         yield handle
         return
+    import asyncio
+
     try:
         async with asyncio.timeout(seconds) as scope:
             yield handle
