@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import contextvars
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,53 @@ class ThreadPoolTaskRunner(TaskRunner):
             )  # fmt: skip
         self._track(future)
         return WeirFuture(task_run_id, task.name, future)
+
+    def map(
+        self,
+        task: Task[..., Any],
+        calls: list[dict[str, Any]],
+        wait_for: Iterable[Any] | None = None,
+    ) -> WeirFutureList[Any]:
+        """Like one `submit` per call, with the pool's per-job overhead paid once per worker:
+        each worker thread drains a shared queue of the calls, in order."""
+        if task.is_async or len(calls) < 2:
+            return super().map(task, calls, wait_for)
+        from weir.engine.task_engine import run_task_sync
+
+        wait_for = list(wait_for) if wait_for else None
+        context = contextvars.copy_context()
+        jobs: deque[tuple[cf.Future[State], dict[str, Any], int, Any]] = deque()
+        futures: WeirFutureList[Any] = WeirFutureList()
+        for index, parameters in enumerate(calls):
+            future: cf.Future[State] = cf.Future()
+            task_run_id = new_id()
+            jobs.append((future, parameters, index, task_run_id))
+            futures.append(WeirFuture(task_run_id, task.name, future))
+        with self._lock:
+            self._futures.extend(f._future for f in futures)
+
+        def drain() -> None:
+            while jobs:
+                try:
+                    future, parameters, index, task_run_id = jobs.popleft()
+                except IndexError:
+                    return
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    state = context.copy().run(
+                        run_task_sync, task, parameters, wait_for,
+                        task_run_id=task_run_id, map_index=index, return_type="state",
+                    )  # fmt: skip
+                except BaseException as exc:  # an interrupt: the run crashed
+                    future.set_exception(exc)
+                else:
+                    future.set_result(state)
+
+        pool = self._pool()
+        for _ in range(min(len(calls), pool._max_workers)):
+            pool.submit(drain)
+        return futures
 
     def _pool(self) -> cf.ThreadPoolExecutor:
         if self._executor is None:
