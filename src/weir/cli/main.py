@@ -8,11 +8,13 @@ that `weir --help` stays fast.
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
 import typer
 
+from weir.cli import config
 from weir.cli.output import exit_with_error, print_json
 from weir.exceptions import WeirException
 
@@ -24,9 +26,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Nouns, one module each, registered here in alphabetical order:
-# from weir.cli import server
-# app.add_typer(server.app, name="server")
+# Nouns, one module each, registered here in alphabetical order.
+app.add_typer(config.app, name="config")
 
 
 def weir_version() -> str:
@@ -52,8 +53,19 @@ def root(
         callback=_print_version_and_exit,
         is_eager=True,
     ),
+    project: str = typer.Option(
+        None,
+        "--project",
+        help="Work in this project (e.g. finance-report-prod) [default: WEIR_PROJECT or default].",
+    ),
 ) -> None:
     """Self-hosted workflow orchestration for Python."""
+    if project:
+        # through the environment, so settings, clients and the flows we start all see it
+        os.environ["WEIR_PROJECT"] = project
+        from weir.settings import reset_settings
+
+        reset_settings()
 
 
 def _configured_api_url() -> str | None:
