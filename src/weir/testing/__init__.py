@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from weir.testing.clock import FakeClock, fake_clock
+    from weir.testing.server import TemporaryServer, temporary_server
 
-__all__ = ["FakeClock", "fake_clock"]
+__all__ = ["FakeClock", "TemporaryServer", "fake_clock", "temporary_server"]
 
-_WHERE = {"FakeClock": "weir.testing.clock", "fake_clock": "weir.testing.clock"}
+_WHERE = {
+    "FakeClock": "weir.testing.clock",
+    "fake_clock": "weir.testing.clock",
+    "TemporaryServer": "weir.testing.server",
+    "temporary_server": "weir.testing.server",
+}
 
 
 def __getattr__(name: str) -> Any:
