@@ -1,1 +1,8 @@
-"""The HTTP client of the weir API (async first; `SyncClient` is a thin wrapper)."""
+"""The HTTP client of the weir API: `WeirClient` (async) and `SyncWeirClient` (its
+blocking face). Importing this package imports httpx, never the engine or server."""
+
+from weir.client.http import WeirClient
+from weir.client.retries import RetryPolicy
+from weir.client.sync import SyncWeirClient
+
+__all__ = ["RetryPolicy", "SyncWeirClient", "WeirClient"]

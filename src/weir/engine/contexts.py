@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from weir.core.runs import FlowRun, TaskRun
+from weir.engine.recording import NULL_RECORDER, RunRecorder
 
 if TYPE_CHECKING:
     from weir.engine.flows import Flow
@@ -35,6 +36,8 @@ class FlowRunContext:
     log_prints: bool = False
     # per task key, how many task runs this flow run has created (dynamic keys)
     task_run_counts: dict[str, int] = field(default_factory=dict)
+    # who records this run's flow run, task runs and states (the API reporter, or nobody)
+    recorder: RunRecorder = NULL_RECORDER
 
 
 @dataclass(slots=True, eq=False)

@@ -23,6 +23,7 @@ from weir.core.states import State, StateType
 from weir.engine.contexts import FlowRunContext, current_tags, flow_run_context, task_run_context
 from weir.engine.futures import WeirFuture, resolve_inputs
 from weir.engine.hooks import Hook, run_hooks_async, run_hooks_sync
+from weir.engine.recording import NULL_RECORDER, recorder_for_new_flow_run
 from weir.engine.retries import delay_for
 from weir.engine.timeouts import TimeoutHandle, async_timeout, sync_timeout, timeout_message
 from weir.exceptions import (
@@ -34,6 +35,7 @@ from weir.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from weir.core.schemas.states import OrchestrationResult
     from weir.engine.flows import Flow
     from weir.engine.task_runners import TaskRunner
 
@@ -87,6 +89,7 @@ class FlowRunEngine:
             result_store=store,
             serializer=serializer,
             log_prints=log_prints,
+            recorder=parent.recorder if parent else recorder_for_new_flow_run(),
         )
 
     @contextlib.contextmanager
@@ -115,6 +118,7 @@ class FlowRunEngine:
             if flow.validate_parameters:
                 parameters = flow.signature.validate(parameters)
         except (ParameterTypeError, UpstreamTaskError) as exc:
+            self.context.recorder.flow_run_created(run)
             self.logger().error("%s", exc)
             self.finish(states.Failed(message=str(exc), data=exc))
             return False
@@ -129,16 +133,27 @@ class FlowRunEngine:
                 self.finish(states.Failed(message=f"{type(exc).__name__}: {exc}", data=exc))
                 return False
         self._logger = None
+        self.context.recorder.flow_run_created(run)
         self.logger().info("Beginning flow run %r for flow %r", run.name, flow.name)
         return True
 
-    def start_attempt(self) -> None:
+    def start_attempt(self) -> bool:
+        """Move the run to RUNNING; False if the API refused (the run is then stopped)."""
         run = self.flow_run
         run.run_count += 1
+        if run.run_count > 1 and self.context.recorder is not NULL_RECORDER:
+            self._set_state(states.Pending())  # the API's path from AwaitingRetry to Retrying
         state = states.Running() if run.run_count == 1 else states.Retrying()
         if run.start_time is None:
             run.start_time = state.timestamp
-        self._set_state(state)
+        flow = self.flow
+        answer = self._set_state(
+            state, retries=flow.retries, retry_delay_seconds=flow.retry_delays[0]
+        )
+        if answer is not None and answer.status in ("ABORT", "REJECT"):
+            self._refused(answer)
+            return False
+        return True
 
     def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return self.flow.signature.call_args(self.flow_run.parameters)
@@ -208,6 +223,7 @@ class FlowRunEngine:
 
     def finish(self, state: State) -> None:
         self.flow_run.end_time = state.timestamp
+        self.context.recorder.flush()  # a final state only once its task runs are stored
         self._set_state(state)
         log = self.logger().error if state.type in _BAD else self.logger().info
         log("Finished in state %r", state)
@@ -229,9 +245,23 @@ class FlowRunEngine:
             self._logger = flow_run_logger(self.flow_run)
         return self._logger
 
-    def _set_state(self, state: State) -> None:
+    def _set_state(self, state: State, **details: Any) -> OrchestrationResult | None:
         self.flow_run.state = state
         self.flow_run.state_history.append(state)
+        return self.context.recorder.flow_run_state(self.flow_run, state, **details)
+
+    def _refused(self, answer: OrchestrationResult) -> None:
+        """The API would not let the run start (it is being cancelled, or was deleted)."""
+        reason = answer.details.reason or f"the API answered {answer.status}"
+        message = f"The weir API refused to start flow run {self.flow_run.name!r}: {reason}"
+        self.logger().error("%s; stopping.", message)
+        state = states.Cancelled(message=message, data=CancelledRun(message))
+        self.flow_run.end_time = state.timestamp
+        if answer.state is not None and answer.state.type is StateType.CANCELLING:
+            self._set_state(state)
+        else:  # the API keeps the state it has; this one is only local
+            self.flow_run.state = state
+            self.flow_run.state_history.append(state)
 
     def _persist(self, value: Any) -> Any:
         from weir.engine.result_config import resolve_serializer, resolve_store
@@ -298,7 +328,8 @@ def run_flow_sync(
             runner = engine.context.task_runner
             assert runner is not None
             while True:
-                engine.start_attempt()
+                if not engine.start_attempt():
+                    break
                 if engine.flow_run.run_count == 1:
                     run_hooks_sync(
                         flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state
@@ -334,7 +365,8 @@ async def run_flow_async(
             runner = engine.context.task_runner
             assert runner is not None
             while True:
-                engine.start_attempt()
+                if not engine.start_attempt():
+                    break
                 if engine.flow_run.run_count == 1:
                     await run_hooks_async(
                         flow.hooks["on_running"], flow, engine.flow_run, engine.flow_run.state

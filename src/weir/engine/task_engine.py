@@ -23,6 +23,7 @@ from weir.core.states import State, StateType
 from weir.engine.contexts import TaskRunContext, current_tags, flow_run_context, task_run_context
 from weir.engine.futures import futures_in, resolve_inputs
 from weir.engine.hooks import Hook, run_hooks_async, run_hooks_sync
+from weir.engine.recording import NULL_RECORDER
 from weir.engine.retries import delay_for
 from weir.engine.timeouts import TimeoutHandle, async_timeout, sync_timeout, timeout_message
 from weir.exceptions import CancelledRun, RunTimeout, SerializationError, UpstreamTaskError
@@ -40,8 +41,8 @@ _task_logger = logging.getLogger("weir.task_runs")
 
 class TaskRunEngine:
     __slots__ = (
-        "cache_key", "context", "crashed", "flow_ctx", "persist", "serializer", "store",
-        "task", "task_run", "timeout", "wait_for",
+        "cache_key", "context", "crashed", "flow_ctx", "persist", "recorder", "serializer",
+        "store", "task", "task_run", "timeout", "wait_for",
     )  # fmt: skip
 
     def __init__(
@@ -70,6 +71,8 @@ class TaskRunEngine:
             map_index=map_index,
         )
         self.task_run.state_history.append(self.task_run.state)
+        self.recorder = flow_ctx.recorder if flow_ctx else NULL_RECORDER
+        self.recorder.task_run_state(self.task_run, self.task_run.state)
         log_prints = task.log_prints
         if log_prints is None:
             log_prints = flow_ctx.log_prints if flow_ctx else False
@@ -210,6 +213,7 @@ class TaskRunEngine:
     def _set_state(self, state: State) -> None:
         self.task_run.state = state
         self.task_run.state_history.append(state)
+        self.recorder.task_run_state(self.task_run, state)
 
     def _should_retry(self, state: State) -> bool:
         condition = self.task.retry_condition_fn

@@ -81,6 +81,10 @@ class PersistedResult(ResultReference):
         self._payload = None
         return self._value
 
+    def describe(self) -> dict[str, str]:
+        """Where the result lives, as the API stores it on a state (never the value)."""
+        return {"key": self.key, "store_url": self.store_url, "serializer": self.serializer}
+
     def forget_value(self) -> None:
         """Drop the value held in memory; the next `load()` reads it from the store again."""
         self._loaded = False

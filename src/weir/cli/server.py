@@ -1,0 +1,49 @@
+"""`weir server …`: start the server, manage its database."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from weir.cli.server_database import database_app
+
+app = typer.Typer(help="Run the weir server and manage its database.", no_args_is_help=True)
+app.add_typer(database_app, name="database")
+
+
+@app.command("start")
+def start(
+    host: str = typer.Option(
+        None, help="Address to listen on [default: WEIR_SERVER_HOST or 127.0.0.1]."
+    ),
+    port: int = typer.Option(None, help="Port to listen on [default: WEIR_SERVER_PORT or 4200]."),
+    no_services: bool = typer.Option(
+        False, "--no-services", help="Serve the API only; run background services elsewhere."
+    ),
+    log_level: str = typer.Option("info", help="Server log level (debug, info, warning, error)."),
+) -> None:
+    """Start the API (and its background services) with the configured database."""
+    from weir.server.serve import serve
+    from weir.settings import get_settings
+
+    settings = get_settings()
+    _configure_logging(log_level)
+    serve(
+        host or settings.server.host,
+        port or settings.server.port,
+        services=not no_services,
+        log_level=log_level.lower(),
+    )
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(message)s", "%H:%M:%S")
+    )
+    logger = logging.getLogger("weir.server")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False

@@ -1,0 +1,376 @@
+"""The batching reporter: how a run's records reach the weir API (DESIGN.md §3, path 1).
+
+The engine's threads only append to one queue (O(1), no I/O). One sender thread
+drains it in order and sends task runs and logs in batches — one request per
+~100 ms or 500 records, whichever comes first — coalescing the states of a task
+run into one `TaskRunUpsert`. Flow-run creation and flow-run states travel the
+same queue, so they stay in order with the records before them, but their
+caller waits for the server's answer (the server orchestrates flow runs).
+
+When the API is unreachable the user's code keeps running: records wait in a
+bounded buffer (the oldest are dropped past `max_buffer`), callers stop waiting
+for answers, and the sender retries with backoff, saying so once in the
+"weir.reporter" log. Its own lines never reach the API.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from weir.client.sync import SyncWeirClient
+from weir.core.schemas.runs import FlowRunCreate
+from weir.core.schemas.states import OrchestrationResult, state_to_schema
+from weir.engine.reporter_batch import jsonable, logs_body, task_runs_body
+from weir.exceptions import APIError, ServerUnreachable
+
+if TYPE_CHECKING:
+    from weir.core.runs import FlowRun, TaskRun
+    from weir.core.states import State
+    from weir.settings import Settings
+
+logger = logging.getLogger("weir.reporter")
+
+_TASK, _LOG, _CALL, _FLUSH, _STOP = range(5)
+BATCH_SIZE = 500
+BATCH_SECONDS = 0.1
+
+
+class _Call:
+    """A flow-run request queued in order; its caller may wait for the answer."""
+
+    __slots__ = ("args", "done", "method", "result")
+
+    def __init__(self, method: str, *args: Any) -> None:
+        self.method, self.args = method, args
+        self.done = threading.Event()
+        self.result: Any = None
+
+
+class Reporter:
+    """Sends this process's run records to the API; see the module docstring."""
+
+    def __init__(
+        self,
+        client: SyncWeirClient,
+        *,
+        max_buffer: int = 100_000,
+        answer_timeout: float = 30.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.api_url = client.api_url
+        self.max_buffer = max_buffer
+        self.answer_timeout = answer_timeout
+        self.max_backoff = max_backoff
+        self.dropped = 0
+        self.sent = 0
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._put = self._queue.put
+        self._pending: deque[tuple[Any, ...]] = deque()
+        self._down = False
+        self._failures = 0
+        self._sent_while_down = 0
+        self._thread = threading.Thread(target=self._run, name="weir-reporter", daemon=True)
+        self._thread.start()
+        self.log_handler = APILogHandler(self._put)
+
+    # -- what the engine calls (RunRecorder) ------------------------------------------
+    def task_run_state(self, task_run: TaskRun, state: State) -> None:
+        self._put((_TASK, task_run, state))
+
+    def flow_run_created(self, flow_run: FlowRun) -> None:
+        body = FlowRunCreate(
+            id=flow_run.id,
+            name=flow_run.name,
+            flow_name=flow_run.flow_name,
+            parameters=jsonable(flow_run.parameters),
+            tags=sorted(flow_run.tags),
+            parent_flow_run_id=flow_run.parent_flow_run_id,
+            parent_task_run_id=flow_run.parent_task_run_id,
+            deployment_id=flow_run.deployment_id,
+            state=state_to_schema(flow_run.state),
+            expected_start_time=flow_run.expected_start_time,
+        )
+        self._call("create_flow_run", body)
+
+    def flow_run_state(
+        self, flow_run: FlowRun, state: State, **details: Any
+    ) -> OrchestrationResult | None:
+        result = self._call("set_flow_run_state", flow_run.id, state_to_schema(state, **details))
+        return result if isinstance(result, OrchestrationResult) else None
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued before this call is sent or given up."""
+        if not self._thread.is_alive():
+            return False
+        call = _Call("flush")
+        self._put((_FLUSH, call))
+        return call.done.wait(self.answer_timeout if timeout is None else timeout) and not (
+            self._down
+        )
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Flush for at most `timeout` seconds, then stop the sender and the client."""
+        if self._thread.is_alive():
+            self.flush(timeout)
+            self._put((_STOP,))
+            self._thread.join(timeout)
+        if self._pending and not self._thread.is_alive():
+            logger.warning(
+                "weir API at %s unreachable; %d records were not sent.",
+                self.api_url,
+                len(self._pending),
+            )
+        try:
+            self.client.close(timeout)
+        except Exception:  # at exit, a stuck connection must not print a traceback
+            pass
+
+    def _call(self, method: str, *args: Any) -> Any:
+        call = _Call(method, *args)
+        self._put((_CALL, call))
+        if self._down or not self._thread.is_alive():
+            return None  # it stays queued and is sent once the API answers again
+        call.done.wait(self.answer_timeout)
+        return call.result
+
+    # -- the sender thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        pending, get = self._pending, self._queue.get
+        next_try = 0.0
+        while True:
+            if not pending:
+                self._accept(get())
+            if self._down:  # buffer whatever arrives until the next try is due
+                wait = next_try - time.monotonic()
+                if wait > 0 and not (pending and pending[-1][0] == _STOP):
+                    try:
+                        self._accept(get(timeout=wait))
+                    except queue.Empty:
+                        pass
+                    continue
+            else:  # gather a batch: BATCH_SIZE records, BATCH_SECONDS, or a call that waits
+                due = time.monotonic() + BATCH_SECONDS
+                while pending and len(pending) < BATCH_SIZE and pending[-1][0] in (_TASK, _LOG):
+                    wait = due - time.monotonic()
+                    if wait <= 0:
+                        break
+                    try:
+                        self._accept(get(timeout=wait))
+                    except queue.Empty:
+                        break
+            if pending and pending[-1][0] == _STOP:
+                pending.pop()
+                if not self._down:
+                    self._deliver()
+                return
+            if self._deliver():
+                self._failures = 0
+            else:
+                self._failures += 1
+                backoff = min(self.max_backoff, 0.5 * 2 ** (self._failures - 1))
+                next_try = time.monotonic() + backoff * random.uniform(0.5, 1.0)
+
+    def _accept(self, item: tuple[Any, ...]) -> None:
+        """Take one item off the queue into the ordered buffer."""
+        kind = item[0]
+        if self._down:
+            if kind == _FLUSH:  # nothing will be sent soon; don't hold the caller
+                item[1].done.set()
+                return
+            if kind == _CALL:
+                item[1].done.set()
+        self._pending.append(item)
+        if len(self._pending) > self.max_buffer:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        pending, kept = self._pending, []
+        while len(pending) > self.max_buffer:
+            item = pending.popleft()
+            if item[0] in (_TASK, _LOG):
+                if self.dropped == 0:
+                    logger.warning(
+                        "weir API at %s unreachable; the buffer of %d records is full, "
+                        "dropping the oldest.",
+                        self.api_url,
+                        self.max_buffer,
+                    )
+                self.dropped += 1
+            else:
+                kept.append(item)
+        pending.extendleft(reversed(kept))
+
+    def _deliver(self) -> bool:
+        """Send the buffer in order; False if the API became (or stayed) unreachable."""
+        pending = self._pending
+        try:
+            while pending:
+                head = pending[0]
+                if head[0] == _FLUSH:
+                    pending.popleft()[1].done.set()
+                elif head[0] == _CALL:
+                    self._send_call(head[1])
+                    pending.popleft()
+                else:
+                    self._send_records()
+        except ServerUnreachable:
+            self._went_down()
+            return False
+        except Exception:  # a bug here must not kill the sender, nor reach user code
+            logger.exception("The weir reporter failed to send records; dropping them.")
+            self._release_waiters()
+            pending.clear()
+            return True
+        if self._down:
+            self._down = False
+            logger.warning(
+                "weir API at %s reachable again, sent %d records.",
+                self.api_url,
+                self._sent_while_down,
+            )
+        return True
+
+    def _send_call(self, call: _Call) -> None:
+        try:
+            call.result = getattr(self.client, call.method)(*call.args)
+        except APIError as exc:
+            logger.warning("The weir API refused %s: %s", call.method.replace("_", " "), exc)
+        else:
+            if self._down:
+                self._sent_while_down += 1
+        call.done.set()
+
+    def _send_records(self) -> None:
+        """Send the task runs and logs at the head of the buffer (up to BATCH_SIZE)."""
+        pending = self._pending
+        tasks: list[tuple[Any, ...]] = []
+        logs: list[tuple[Any, ...]] = []
+        while pending and len(tasks) + len(logs) < BATCH_SIZE and pending[0][0] in (_TASK, _LOG):
+            item = pending.popleft()
+            (tasks if item[0] == _TASK else logs).append(item)
+        try:
+            if tasks:
+                self._post("upsert_task_runs", task_runs_body(tasks), len(tasks))
+                tasks = []
+            if logs:
+                self._post("create_logs", logs_body(logs), len(logs))
+        except ServerUnreachable:
+            pending.extendleft(reversed(tasks + logs))  # what was not sent, back in front
+            raise
+
+    def _post(self, method: str, body: bytes, count: int) -> None:
+        try:
+            getattr(self.client, method)(body)
+        except APIError as exc:
+            logger.warning(
+                "The weir API refused %d records (%s); dropping them: %s",
+                count,
+                method.replace("_", " "),
+                exc,
+            )
+            return
+        self.sent += count
+        if self._down:
+            self._sent_while_down += count
+
+    def _went_down(self) -> None:
+        if not self._down:
+            self._down = True
+            self._sent_while_down = 0
+            logger.warning(
+                "weir API at %s unreachable; buffering %d records; retrying.",
+                self.api_url,
+                len(self._pending),
+            )
+        self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        kept: deque[tuple[Any, ...]] = deque()
+        for item in self._pending:
+            if item[0] in (_FLUSH, _CALL):
+                item[1].done.set()
+            if item[0] != _FLUSH:
+                kept.append(item)
+        self._pending.clear()
+        self._pending.extend(kept)
+
+
+class APILogHandler(logging.Handler):
+    """Queues the log records of runs (those with a flow_run_id or task_run_id) for the API."""
+
+    def __init__(self, put: Any) -> None:
+        super().__init__()
+        self._put = put
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock: the queue is thread-safe, and this runs on every run log line.
+        if record.name.startswith("weir.reporter"):
+            return False
+        flow_run_id = getattr(record, "flow_run_id", None)
+        task_run_id = getattr(record, "task_run_id", None)
+        if flow_run_id is None and task_run_id is None:
+            return False
+        try:
+            message = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return False
+        self._put(
+            (_LOG, record.name, record.levelno, message, record.created, flow_run_id, task_run_id)
+        )
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+
+# -- one reporter per process ------------------------------------------------------------
+_lock = threading.Lock()
+_reporter: Reporter | None = None
+_reporter_key: tuple[Any, ...] | None = None
+_atexit_registered = False
+
+
+def get_reporter(settings: Settings) -> Reporter:
+    """The process's reporter for these settings, started on first use."""
+    global _reporter, _reporter_key, _atexit_registered
+    secret = settings.api.auth_string
+    key = (settings.api.url, secret.get_secret_value() if secret else None, settings.project)
+    reporter = _reporter
+    if reporter is not None and _reporter_key == key:
+        return reporter
+    with _lock:
+        if _reporter is not None and _reporter_key == key:
+            return _reporter
+        shutdown_reporter()
+        from weir.client.retries import RetryPolicy
+
+        client = SyncWeirClient.from_settings(settings, retry=RetryPolicy(attempts=3, base=0.2))
+        _reporter = Reporter(client)
+        _reporter_key = key
+        from weir.engine.logging import setup_logging
+
+        setup_logging()  # first, so the "weir" logger still gets its stderr handler
+        logging.getLogger("weir").addHandler(_reporter.log_handler)
+        if not _atexit_registered:
+            atexit.register(shutdown_reporter)
+            _atexit_registered = True
+        return _reporter
+
+
+def shutdown_reporter(timeout: float = 2.0) -> None:
+    """Flush (bounded by `timeout`) and stop the process's reporter, if one is running."""
+    global _reporter, _reporter_key
+    reporter, _reporter, _reporter_key = _reporter, None, None
+    if reporter is not None:
+        logging.getLogger("weir").removeHandler(reporter.log_handler)
+        reporter.close(timeout)

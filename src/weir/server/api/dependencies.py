@@ -1,0 +1,107 @@
+"""FastAPI dependencies: the database, the settings, the clock and the current project.
+
+A request names its project with the `X-Weir-Project` header; without it, it works in
+`default`. Every repo query takes the resolved project's id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from weir.core.clock import utcnow
+from weir.server.api.errors import ApiError
+from weir.server.db.engine import Database
+from weir.server.db.repos import projects as project_repo
+from weir.settings import Settings
+
+PROJECT_HEADER = "X-Weir-Project"
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    id: uuid.UUID
+    name: str
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now() -> datetime:
+    return utcnow()
+
+
+class ProjectIds:
+    """Project ids by name, kept for a few seconds so the hot paths skip a lookup.
+
+    Deleting a project here forgets it at once; another replica may resolve it for up
+    to `ttl_seconds` more, and a write there then fails its foreign key (a 409).
+    """
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._ids: dict[str, tuple[uuid.UUID, float]] = {}
+
+    def get(self, name: str) -> uuid.UUID | None:
+        entry = self._ids.get(name)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, name: str, project_id: uuid.UUID) -> None:
+        if len(self._ids) > 10_000:
+            self._ids.clear()
+        self._ids[name] = (project_id, time.monotonic() + self.ttl_seconds)
+
+    def forget(self, name: str) -> None:
+        self._ids.pop(name, None)
+
+
+def get_project_ids(request: Request) -> ProjectIds:
+    ids: ProjectIds = request.app.state.project_ids
+    return ids
+
+
+async def get_project(
+    database: Annotated[Database, Depends(get_database)],
+    cache: Annotated[ProjectIds, Depends(get_project_ids)],
+    x_weir_project: Annotated[
+        str | None,
+        Header(
+            alias=PROJECT_HEADER,
+            description="The project to work in; `default` when absent.",
+        ),
+    ] = None,
+) -> ProjectRef:
+    name = (x_weir_project or "").strip() or DEFAULT_PROJECT
+    project_id = cache.get(name)
+    if project_id is None:
+        async with database.read() as session:
+            project_id = await project_repo.id_by_name(session, name)
+        if project_id is None:
+            raise ApiError(
+                404,
+                f"Project '{name}' does not exist; create it with `weir project create {name}`.",
+            )
+        cache.put(name, project_id)
+    return ProjectRef(project_id, name)
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[datetime, Depends(get_now)]
+ProjectDep = Annotated[ProjectRef, Depends(get_project)]
+ProjectIdsDep = Annotated[ProjectIds, Depends(get_project_ids)]

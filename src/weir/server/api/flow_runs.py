@@ -1,0 +1,246 @@
+"""Flow runs: create, read, filter (keyset pages), count, history, state, delete.
+
+Every state change, the initial one included, goes through
+`weir.server.orchestration.set_flow_run_state`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from weir.core.ids import new_id
+from weir.core.names import random_run_name
+from weir.core.schemas.filters import FlowRunFilterRequest, HistoryRequest
+from weir.core.schemas.runs import (
+    BulkDeleteRequest,
+    FlowRun,
+    FlowRunCreate,
+    HistoryBucket,
+    SetStateRequest,
+)
+from weir.core.schemas.states import (
+    OrchestrationResult,
+    OrchestrationStatus,
+    StateDetails,
+    StateSchema,
+)
+from weir.core.states import StateType
+from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep, ProjectRef
+from weir.server.api.errors import ApiError, conflict, not_found
+from weir.server.db.models import FlowRun as FlowRunRow
+from weir.server.db.repos import flow_runs as repo
+from weir.server.db.repos import flows as flow_repo
+from weir.server.orchestration import set_flow_run_state
+from weir.server.orchestration.policy import RunView, Transition, decide
+from weir.server.orchestration.set_state import FlowRunNotFound, _run_values, history_values
+
+router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
+
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+FLOW_RUN_DEFAULTS: dict[str, Any] = {
+    "run_count": 0,
+    "start_time": None,
+    "end_time": None,
+    "total_run_time": 0.0,
+    "state_details": {},
+    "state_data": None,
+}
+
+
+def to_wire(row: dict[str, Any], project: ProjectRef) -> FlowRun:
+    state = None
+    if row["state_type"] is not None:
+        state = StateSchema(
+            type=row["state_type"],
+            name=row["state_name"],
+            message=row["state_message"],
+            timestamp=row["state_timestamp"],
+            state_details=StateDetails.model_validate(row["state_details"] or {}),
+            data=row["state_data"],
+        )
+    return FlowRun.model_validate({**row, "state": state, "project": project.name})
+
+
+@router.post("/", status_code=201, responses={200: {"description": "The run existed (same id)."}})
+async def create_flow_run(
+    body: FlowRunCreate,
+    response: Response,
+    database: DatabaseDep,
+    project: ProjectDep,
+    now: NowDep,
+) -> FlowRun:
+    """Create a run of a flow given by id or by name (created if new). Posting the same
+    `id` again answers 200 with the existing run."""
+    if (body.flow_id is None) == (body.flow_name is None):
+        raise ApiError(422, "Give the flow of the run as either flow_id or flow_name.")
+    run_id = body.id or new_id()
+    state, state_values = _initial_state(body.state or StateSchema(type=StateType.PENDING), now)
+    values = {
+        "id": run_id,
+        "project_id": project.id,
+        "name": body.name or random_run_name(),
+        "parameters": body.parameters,
+        "tags": body.tags,
+        "parent_flow_run_id": body.parent_flow_run_id,
+        "parent_task_run_id": body.parent_task_run_id,
+        "deployment_id": body.deployment_id,
+        "expected_start_time": body.expected_start_time or now,
+        "created": now,
+        **state_values,
+    }
+    async with database.write() as session:
+        if body.flow_name is not None:
+            values["flow_id"], _ = await flow_repo.ensure(session, project.id, body.flow_name, now)
+            flow_name = body.flow_name
+        else:
+            flow = await flow_repo.read(session, project.id, body.flow_id)  # type: ignore[arg-type]
+            if flow is None:
+                raise not_found("Flow", body.flow_id or "", project.name)
+            values["flow_id"], flow_name = flow["id"], flow["name"]
+        if not await repo.insert(session, values):
+            existing = await repo.read(session, project.id, run_id)
+            if existing is None:
+                raise conflict(f"Flow run id {run_id} is already taken; use another id.")
+            response.status_code = 200
+            return to_wire(existing, project)
+        await repo.insert_state(session, history_values(run_id, state))
+    return to_wire({**FLOW_RUN_DEFAULTS, **values, "flow_name": flow_name}, project)
+
+
+def _initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, dict[str, Any]]:
+    """The first state of a new run, decided by the orchestration rules (a transition
+    from no state) and turned into the run's columns by the code `set_flow_run_state`
+    uses, so creating a run costs one INSERT instead of an INSERT and an UPDATE."""
+    transition = Transition(RunView(state_type=None, state_name=None), proposed, now)
+    decision = decide(transition)
+    if decision.status is not OrchestrationStatus.ACCEPT:
+        raise ApiError(422, f"The initial state was refused: {decision.reason}")
+    state = transition.proposed
+    state.timestamp = state.timestamp or now
+    state.id = new_id()
+    blank = FlowRunRow(run_count=0, total_run_time=0.0, version=0)
+    return state, _run_values(blank, state, now)
+
+
+@router.post("/filter")
+async def filter_flow_runs(
+    response: Response,
+    database: DatabaseDep,
+    project: ProjectDep,
+    body: FlowRunFilterRequest | None = None,
+) -> list[FlowRun]:
+    """A page of runs. When the page is full, `X-Next-Cursor` continues it: pass it
+    as `cursor` with the same filters and sort."""
+    async with database.read() as session:
+        rows, cursor = await repo.read_filtered(session, project.id, body or FlowRunFilterRequest())
+    if cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = cursor
+    return [to_wire(row, project) for row in rows]
+
+
+@router.post("/count")
+async def count_flow_runs(
+    database: DatabaseDep, project: ProjectDep, body: FlowRunFilterRequest | None = None
+) -> int:
+    async with database.read() as session:
+        return await repo.count(session, project.id, body or FlowRunFilterRequest())
+
+
+@router.post("/history")
+async def flow_run_history(
+    body: HistoryRequest, database: DatabaseDep, project: ProjectDep
+) -> list[HistoryBucket]:
+    """Runs per state in each interval of [history_start, history_end), by expected
+    start time: the data of the run charts."""
+    try:
+        async with database.read() as session:
+            buckets = await repo.history(session, project.id, body)
+    except repo.InvalidHistory as exc:
+        raise ApiError(422, str(exc)) from None
+    return [HistoryBucket.model_validate(bucket) for bucket in buckets]
+
+
+@router.post("/bulk_delete")
+async def bulk_delete_flow_runs(
+    body: BulkDeleteRequest, database: DatabaseDep, project: ProjectDep
+) -> dict[str, int]:
+    """Delete the runs of this project among `ids` (others are ignored)."""
+    async with database.write() as session:
+        deleted = await repo.delete(session, project.id, body.ids)
+    return {"deleted": deleted}
+
+
+@router.get("/{flow_run_id}")
+async def read_flow_run(
+    flow_run_id: uuid.UUID, database: DatabaseDep, project: ProjectDep
+) -> FlowRun:
+    async with database.read() as session:
+        row = await repo.read(session, project.id, flow_run_id)
+    if row is None:
+        raise not_found("Flow run", flow_run_id, project.name)
+    return to_wire(row, project)
+
+
+@router.post(
+    "/{flow_run_id}/set_state",
+    status_code=201,
+    responses={200: {"description": "Not accepted: REJECT, WAIT or ABORT."}},
+)
+async def set_flow_run_state_route(
+    flow_run_id: uuid.UUID,
+    body: SetStateRequest,
+    response: Response,
+    database: DatabaseDep,
+    project: ProjectDep,
+    now: NowDep,
+) -> OrchestrationResult:
+    """Propose a new state; the orchestration rules decide (201 on ACCEPT, else 200)."""
+    try:
+        async with database.write() as session:
+            result = await set_flow_run_state(
+                session, flow_run_id, body.state, project_id=project.id, force=body.force, now=now
+            )
+    except FlowRunNotFound:
+        raise not_found("Flow run", flow_run_id, project.name) from None
+    if result.status is not OrchestrationStatus.ACCEPT:
+        response.status_code = 200
+    return result
+
+
+@router.get("/{flow_run_id}/states")
+async def read_flow_run_states(
+    flow_run_id: uuid.UUID, database: DatabaseDep, project: ProjectDep
+) -> list[StateSchema]:
+    """The run's state history, oldest first."""
+    async with database.read() as session:
+        if not await repo.existing_ids(session, project.id, [flow_run_id]):
+            raise not_found("Flow run", flow_run_id, project.name)
+        rows = await repo.states(session, flow_run_id)
+    return [
+        StateSchema(
+            id=row["id"],
+            type=row["type"],
+            name=row["name"],
+            message=row["message"],
+            timestamp=row["timestamp"],
+            state_details=StateDetails.model_validate(row["state_details"] or {}),
+            data=row["data"],
+        )
+        for row in rows
+    ]
+
+
+@router.delete("/{flow_run_id}", status_code=204)
+async def delete_flow_run(
+    flow_run_id: uuid.UUID, database: DatabaseDep, project: ProjectDep
+) -> Response:
+    """Delete a run with its states, task runs and logs."""
+    async with database.write() as session:
+        deleted = await repo.delete(session, project.id, [flow_run_id])
+    if not deleted:
+        raise not_found("Flow run", flow_run_id, project.name)
+    return Response(status_code=204)

@@ -1,0 +1,77 @@
+"""`create_app`: the FastAPI application of `weir server start`.
+
+The database opens (and its schema is brought up to date) in the lifespan, not at
+import or construction, so building the app is cheap and tests can pass their own
+`Database`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from weir.server.api import flow_runs, flows, health, logs, projects, task_runs
+from weir.server.api.dependencies import ProjectIds
+from weir.server.api.errors import install_error_handlers
+from weir.server.auth.basic import BasicAuthMiddleware
+from weir.server.auth.csrf import CsrfMiddleware, CsrfTokens
+from weir.server.auth.csrf import router as csrf_router
+from weir.server.db.engine import Database, default_database_url
+from weir.server.db.migrate import ensure_schema
+from weir.settings import Settings, get_settings
+
+API_PREFIX = "/api"
+
+
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    services: bool = True,
+) -> FastAPI:
+    """The API app. `database` defaults to the settings' (opened at startup, closed at
+    shutdown); `services` is kept on `app.state` for the loop services to come."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or Database(
+            settings.server.database_url or default_database_url(settings.home)
+        )
+        await ensure_schema(db)
+        app.state.database = db
+        try:
+            yield
+        finally:
+            if database is None:  # a database passed in belongs to the caller
+                await db.dispose()
+
+    app = FastAPI(
+        title="weir",
+        summary="Self-hosted workflow orchestration.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.project_ids = ProjectIds()
+    app.state.database = database
+    for module in (health, projects, flows, flow_runs, task_runs, logs):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(csrf_router, prefix=API_PREFIX)
+
+    # middleware added last runs first: basic auth, then CSRF, then the 500 guard
+    install_error_handlers(app)
+    server = settings.server
+    if server.csrf_protection_enabled:
+        tokens = CsrfTokens(server.csrf_token_expiration_seconds)
+        app.state.csrf_tokens = tokens
+        app.add_middleware(CsrfMiddleware, tokens=tokens)
+    if server.api_auth_string is not None:
+        app.add_middleware(
+            BasicAuthMiddleware, auth_string=server.api_auth_string.get_secret_value()
+        )
+    return app

@@ -1,0 +1,1 @@
+"""Revisions of weir's history, one module each, numbered in order."""

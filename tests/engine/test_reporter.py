@@ -1,0 +1,324 @@
+"""The batching reporter against a real server (uvicorn in a thread, SQLite in tmp_path):
+what a flow run records, in what order, and what happens when the server is away."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from weir import flow, get_run_logger, task
+from weir.client import SyncWeirClient
+from weir.core.schemas.filters import (
+    AnyId,
+    AnyIdOrNull,
+    FlowRunFilter,
+    FlowRunFilterRequest,
+    LogFilter,
+    LogFilterRequest,
+    TaskRunFilterRequest,
+)
+from weir.core.schemas.runs import FlowRun
+from weir.core.states import StateType
+from weir.engine.reporter import shutdown_reporter
+from weir.settings import reset_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def weir_app(tmp_path: Path) -> Any:
+    try:
+        from weir.server.app import create_app
+    except ImportError as exc:  # the server is written alongside the reporter
+        pytest.skip(f"weir.server.app.create_app is not importable yet: {exc}")
+    from weir.settings import Settings
+
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'weir.db'}"
+    return create_app(Settings(home=tmp_path, server={"database_url": database_url}))
+
+
+def serve(app: Any, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return server
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def api_url(port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """WEIR_API_URL for this test (nothing listens there until a test starts a server)."""
+    url = f"http://127.0.0.1:{port}/api"
+    monkeypatch.setenv("WEIR_API_URL", url)
+    reset_settings()
+    yield url
+    shutdown_reporter()
+
+
+@pytest.fixture
+def server(api_url: str, port: int, tmp_path: Path) -> Iterator[uvicorn.Server]:
+    running = serve(weir_app(tmp_path), port)
+    yield running
+    shutdown_reporter()  # before the server goes, so its last records are not lost
+    running.should_exit = True
+
+
+@pytest.fixture
+def client(api_url: str) -> Iterator[SyncWeirClient]:
+    with SyncWeirClient(api_url) as sync_client:
+        yield sync_client
+
+
+def task_runs_of(client: SyncWeirClient, flow_run_id: uuid.UUID) -> list[Any]:
+    return client.read_task_runs(
+        TaskRunFilterRequest(flow_runs=FlowRunFilter(id=AnyId(any_=[flow_run_id])), limit=1000)
+    )
+
+
+def logs_of(client: SyncWeirClient, flow_run_id: uuid.UUID) -> list[str]:
+    found = client.read_logs(
+        LogFilterRequest(logs=LogFilter(flow_run_id=AnyId(any_=[flow_run_id])), limit=1000)
+    )
+    return [log.message for log in found]
+
+
+def only_flow_run(client: SyncWeirClient, name: str) -> FlowRun:
+    runs = [r for r in client.read_flow_runs() if r.flow_name == name]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the condition did not become true in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.usefixtures("server")
+def test_a_flow_of_300_tasks_is_all_stored_when_it_returns(client: SyncWeirClient) -> None:
+    @task
+    def double(i: int) -> int:
+        if i % 50 == 0:
+            get_run_logger().info("doubling %d", i)
+        return 2 * i
+
+    @flow
+    def batch() -> int:
+        return sum(double(i) for i in range(300))
+
+    assert batch() == 89700
+    run = only_flow_run(client, "batch")
+    assert run.state_type is StateType.COMPLETED
+    assert [s.name for s in client.read_flow_run_states(run.id)] == [
+        "Pending",
+        "Running",
+        "Completed",
+    ]
+    task_runs = task_runs_of(client, run.id)
+    assert len(task_runs) == 300
+    assert {t.state_type for t in task_runs} == {StateType.COMPLETED}
+    messages = logs_of(client, run.id)
+    assert [m for m in messages if m.startswith("doubling")] == [
+        f"doubling {i}" for i in range(0, 300, 50)
+    ]
+    assert any(m.startswith("Beginning flow run") for m in messages)
+
+
+@pytest.mark.usefixtures("server")
+def test_a_failing_task_fails_the_flow_run_on_the_server(client: SyncWeirClient) -> None:
+    @task
+    def explode() -> None:
+        raise ValueError("boom")
+
+    @flow
+    def fragile() -> None:
+        explode()
+
+    with pytest.raises(ValueError, match="boom"):
+        fragile()
+    run = only_flow_run(client, "fragile")
+    assert run.state_type is StateType.FAILED
+    [task_run] = task_runs_of(client, run.id)
+    assert task_run.state_type is StateType.FAILED
+    assert "boom" in (task_run.state.message if task_run.state else "")
+    assert any("ValueError: boom" in m for m in logs_of(client, run.id))
+
+
+@pytest.mark.usefixtures("server")
+def test_a_flow_retry_is_recorded_as_a_valid_sequence(client: SyncWeirClient) -> None:
+    attempts = []
+
+    @flow(retries=1)
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("first try fails")
+        return "ok"
+
+    assert flaky() == "ok"
+    run = only_flow_run(client, "flaky")
+    assert run.state_type is StateType.COMPLETED
+    assert [s.name for s in client.read_flow_run_states(run.id)] == [
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Pending",
+        "Retrying",
+        "Completed",
+    ]
+
+
+@pytest.mark.usefixtures("server")
+def test_subflows_are_linked_to_their_parent_run_and_task(client: SyncWeirClient) -> None:
+    @flow
+    def child() -> int:
+        return 1
+
+    @task
+    def launcher() -> int:
+        return child()
+
+    @flow
+    def parent() -> int:
+        return child() + launcher()
+
+    assert parent() == 2
+    parent_run = only_flow_run(client, "parent")
+    children = client.read_flow_runs(
+        FlowRunFilterRequest(
+            flow_runs=FlowRunFilter(parent_flow_run_id=AnyIdOrNull(any_=[parent_run.id]))
+        )
+    )
+    assert len(children) == 2
+    assert {c.state_type for c in children} == {StateType.COMPLETED}
+    [launcher_run] = task_runs_of(client, parent_run.id)
+    assert {c.parent_task_run_id for c in children} == {None, launcher_run.id}
+
+
+def test_a_server_that_comes_up_mid_run_gets_every_record(
+    api_url: str,
+    port: int,
+    tmp_path: Path,
+    client: SyncWeirClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="weir.reporter")
+    app = weir_app(tmp_path)
+    servers: list[uvicorn.Server] = []
+
+    @task
+    def step(i: int) -> int:
+        time.sleep(0.02)
+        return i
+
+    @flow
+    def patient() -> int:
+        threading.Timer(0.5, lambda: servers.append(serve(app, port))).start()
+        return sum(step(i) for i in range(100))
+
+    try:
+        assert patient() == 4950  # nothing raised into the flow while the API was away
+        eventually(lambda: bool(servers))
+
+        def stored() -> bool:
+            runs = client.read_flow_runs()
+            return (
+                len(runs) == 1
+                and runs[0].state_type is StateType.COMPLETED
+                and len(task_runs_of(client, runs[0].id)) == 100
+            )
+
+        eventually(stored)
+        warnings = [r.getMessage() for r in caplog.records if r.name == "weir.reporter"]
+        assert sum("unreachable; buffering" in m for m in warnings) == 1
+        assert any("reachable again, sent" in m for m in warnings)
+    finally:
+        shutdown_reporter()
+        for running in servers:
+            running.should_exit = True
+
+
+NEVER_UP_SCRIPT = """
+import time
+from weir import flow, task
+
+@task
+def add(a, b):
+    return a + b
+
+@flow
+def offline():
+    return sum(add(i, 1) for i in range(50))
+
+started = time.monotonic()
+print("result", offline(), flush=True)
+print("flow took", round(time.monotonic() - started, 2), flush=True)
+"""
+
+
+def run_script(source: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
+    environ.update(env, PYTHONPATH=str(REPO_ROOT / "src"))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_server_that_never_comes_up_costs_the_flow_nothing_but_a_warning(
+    tmp_path: Path,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/api"
+    started = time.monotonic()
+    done = run_script(NEVER_UP_SCRIPT, WEIR_API_URL=url, WEIR_HOME=str(tmp_path))
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert "result 1275" in done.stdout
+    assert done.stderr.count("unreachable; buffering") == 1, done.stderr
+    assert elapsed < 10, f"the process took {elapsed:.1f} s to exit"
+
+
+def test_without_an_api_nothing_is_imported_or_started(tmp_path: Path) -> None:
+    script = NEVER_UP_SCRIPT + textwrap.dedent(
+        """
+        import sys, threading
+        print("httpx imported:", "httpx" in sys.modules)
+        print("threads:", sorted(t.name for t in threading.enumerate()))
+        """
+    )
+    done = run_script(script, WEIR_HOME=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "httpx imported: False" in done.stdout
+    assert "weir-reporter" not in done.stdout
