@@ -14,7 +14,7 @@ from importlib import metadata
 
 import typer
 
-from weir.cli import config, server
+from weir.cli import config, flow, flow_run, project, server
 from weir.cli.output import exit_with_error, print_json
 from weir.exceptions import WeirException
 
@@ -28,6 +28,9 @@ app = typer.Typer(
 
 # Nouns, one module each, registered here in alphabetical order.
 app.add_typer(config.app, name="config")
+app.add_typer(flow.app, name="flow")
+app.add_typer(flow_run.app, name="flow-run")
+app.add_typer(project.app, name="project")
 app.add_typer(server.app, name="server")
 
 

@@ -11,6 +11,7 @@ SIGKILL) when the block ends, even on errors.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -91,13 +92,18 @@ def temporary_server(
             )
         server = TemporaryServer(f"http://127.0.0.1:{port}", home, process, log_path)
         try:
-            _wait_until_ready(server, startup_timeout)
+            _wait_until_ready(
+                server, startup_timeout, server_env.get("WEIR_SERVER_API_AUTH_STRING")
+            )
             yield server
         finally:
             server.stop()
 
 
-def _wait_until_ready(server: TemporaryServer, timeout: float) -> None:
+def _wait_until_ready(server: TemporaryServer, timeout: float, auth: str | None) -> None:
+    request = urllib.request.Request(f"{server.api_url}/ready")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -105,7 +111,7 @@ def _wait_until_ready(server: TemporaryServer, timeout: float) -> None:
                 f"weir server exited with {server.process.returncode}:\n{server.log()}"
             )
         try:
-            with urllib.request.urlopen(f"{server.api_url}/ready", timeout=1) as response:
+            with urllib.request.urlopen(request, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
