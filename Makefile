@@ -15,7 +15,7 @@ CHECK_PATHS := $(wildcard src tests benchmarks examples)
 .PHONY: help install run test test-fast lint fmt
 
 help:
-	@echo "make run        install into $(VENV) and run weir (for now: every flow in examples/)"
+	@echo "make run        install into $(VENV), start weir at http://127.0.0.1:4200, run examples/ against it"
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make test-fast  install and run the tests not marked slow"
 	@echo "make lint       ruff check, ruff format --check, mypy"
@@ -36,14 +36,23 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# Until `weir server` exists, running weir means running the example flows.
+# The server on SQLite under ~/.weir at http://127.0.0.1:4200, then the example flows
+# run against it so there is something to look at; Ctrl-C stops it.
+WEIR_URL ?= http://127.0.0.1:4200
 run: install
-	@shopt -s nullglob; examples=(examples/*.py); \
-	if [ $${#examples[@]} -eq 0 ]; then echo "No example flows in examples/ yet."; exit 0; fi; \
-	for example in "$${examples[@]}"; do \
+	@$(BIN)/weir server start & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(BIN)/python -c 'import sys, time, urllib.request; \
+	deadline = time.time() + 30; \
+	exec("while time.time() < deadline:\n try:\n  urllib.request.urlopen(sys.argv[1] + \"/api/health\", timeout=1); sys.exit(0)\n except OSError: time.sleep(0.1)"); \
+	sys.exit(1)' $(WEIR_URL) || { echo "weir server did not start (see above)." >&2; exit 1; }; \
+	for example in examples/*.py; do \
 		echo "==> $$example"; \
-		$(BIN)/python "$$example" || { echo "$$example failed." >&2; exit 1; }; \
-	done
+		WEIR_API_URL=$(WEIR_URL)/api $(BIN)/python "$$example" || { echo "$$example failed." >&2; exit 1; }; \
+	done; \
+	echo "==> weir is running at $(WEIR_URL) (API docs at $(WEIR_URL)/docs); try: .venv/bin/weir flow-run ls. Ctrl-C stops it."; \
+	wait $$server
 
 lint: install
 	@echo "==> ruff check"
