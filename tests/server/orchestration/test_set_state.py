@@ -77,7 +77,9 @@ async def propose(
 
 async def load(database: Database, run_id: uuid.UUID) -> FlowRun:
     async with database.read() as session:
-        return (await session.execute(sa.select(FlowRun).where(FlowRun.id == run_id))).scalar_one()
+        return (
+            await session.execute(sa.select(FlowRun.__table__).where(FlowRun.id == run_id))
+        ).one()
 
 
 async def history(database: Database, run_id: uuid.UUID) -> list[tuple[str, str, datetime]]:
@@ -187,7 +189,7 @@ def test_of_two_writers_racing_to_final_states_exactly_one_wins(database_url: st
             at = T0 + timedelta(seconds=10)
             async with database.write() as session:
                 if race:
-                    await session.execute(sa.select(FlowRun).where(FlowRun.id == run_id))
+                    await session.execute(sa.select(FlowRun.__table__).where(FlowRun.id == run_id))
                     await both_read.wait()
                 result = await set_flow_run_state(
                     session, run_id, StateSchema(type=type), project_id=project_id, now=at

@@ -30,17 +30,17 @@ class ProjectRef:
     name: str
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     return utcnow()
 
 
@@ -70,7 +70,7 @@ class ProjectIds:
         self._ids.pop(name, None)
 
 
-def get_project_ids(request: Request) -> ProjectIds:
+async def get_project_ids(request: Request) -> ProjectIds:
     ids: ProjectIds = request.app.state.project_ids
     return ids
 

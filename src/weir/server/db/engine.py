@@ -8,13 +8,11 @@ timeout, so "database is locked" never reaches a user; reads run concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from weir.server.db.sqlite import SQLiteSessions, configure_sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -31,30 +31,37 @@ def default_database_url(home: Path) -> str:
 
 
 class Database:
+    """`engine` is the async engine (migrations, admin); sessions for requests come from
+    `read()` and `write()` — on SQLite, loop-thread sessions (see `db/sqlite.py`)."""
+
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         self.engine: AsyncEngine = _create_engine(url, self.dialect)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._sqlite = SQLiteSessions(url) if self.dialect == "sqlite" else None
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        if self._sqlite is not None:
+            async with self._sqlite.read() as loop_session:
+                yield cast(AsyncSession, loop_session)
+            return
         async with self.sessions() as session:
             yield session
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        if self._write_lock is None:
-            async with self.sessions.begin() as session:
-                yield session
+        if self._sqlite is not None:
+            async with self._sqlite.write() as loop_session:
+                yield cast(AsyncSession, loop_session)
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
-            # the first connection use opens the transaction: make it BEGIN IMMEDIATE
-            await session.connection(execution_options={"sqlite_immediate": True})
+        async with self.sessions.begin() as session:
             yield session
 
     async def dispose(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.dispose()
         await self.engine.dispose()
 
 
@@ -71,22 +78,5 @@ def _create_engine(url: str, dialect: str) -> AsyncEngine:
         kwargs["connect_args"] = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
     engine = create_async_engine(url, **kwargs)
     if dialect == "sqlite":
-        _configure_sqlite(engine)
+        configure_sqlite(engine.sync_engine, SQLITE_BUSY_TIMEOUT_MS)
     return engine
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @sa.event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @sa.event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

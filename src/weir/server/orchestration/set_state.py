@@ -30,6 +30,7 @@ from weir.server.db.models import FlowRun, FlowRunState
 from weir.server.orchestration.policy import RunView, Transition, decide
 
 _ATTEMPTS = 5
+_runs = FlowRun.__table__
 
 
 class FlowRunNotFound(LookupError):
@@ -49,11 +50,9 @@ async def set_flow_run_state(
     for _ in range(_ATTEMPTS):
         row = (
             await session.execute(
-                sa.select(FlowRun).where(
-                    FlowRun.id == flow_run_id, FlowRun.project_id == project_id
-                )
+                sa.select(_runs).where(_runs.c.id == flow_run_id, _runs.c.project_id == project_id)
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
         if row is None:
             raise FlowRunNotFound(flow_run_id)
         view = RunView(
@@ -81,8 +80,7 @@ async def set_flow_run_state(
             .execution_options(synchronize_session=False)
         )
         if updated.rowcount != 1:  # type: ignore[attr-defined]
-            session.expire(row)
-            continue
+            continue  # another writer won: decide again on the fresh row
         await session.execute(sa.insert(FlowRunState).values(**history_values(row.id, state)))
         return OrchestrationResult(
             status=OrchestrationStatus.ACCEPT, state=state, details=decision.details()
@@ -94,7 +92,7 @@ async def set_flow_run_state(
     )
 
 
-def _run_values(row: FlowRun, state: StateSchema, now: datetime) -> dict[str, Any]:
+def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:
     assert state.timestamp is not None
     values: dict[str, Any] = {
         "state_type": state.type.value,
@@ -139,7 +137,7 @@ def history_values(flow_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]
     }
 
 
-def current_state(row: FlowRun) -> StateSchema | None:
+def current_state(row: Any) -> StateSchema | None:
     if row.state_type is None:
         return None
     return StateSchema(

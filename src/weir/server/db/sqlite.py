@@ -1,0 +1,171 @@
+"""SQLite sessions that run in the event loop's own thread.
+
+SQLite answers in microseconds, but an async driver (aiosqlite) hands every
+call to a worker thread and back: about 200 µs a hop, a dozen hops a request.
+So the server runs SQLite statements synchronously where the request is
+served, through `LoopSession`, which offers the part of `AsyncSession` the
+repositories use (`await session.execute(...)`, `session.expire(...)`).
+
+Requests use Core connections rather than ORM sessions: the repositories speak
+Core statements, and a Session's unit of work would cost more than the query.
+
+Writes take an in-process lock and open with `BEGIN IMMEDIATE`; when another
+process holds the database's write lock, we wait for it with `asyncio.sleep`
+between short tries (never blocking the loop for long), so "database is
+locked" never reaches a user. Reads run under WAL and never wait for writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+# a short busy timeout inside one try; the patient waiting is the async retry loop
+TRY_BUSY_TIMEOUT_MS = 20
+LOCK_WAIT_SECONDS = 60.0
+
+
+class LoopSession:
+    """The part of `AsyncSession` the repositories use, over a Core `Connection` (no ORM
+    unit of work: the repositories speak Core statements; see the module docstring)."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+
+    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        return self.connection.execute(statement, params, **kwargs)
+
+    async def scalar(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        return self.connection.scalar(statement, params, **kwargs)
+
+    async def scalars(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        return self.connection.scalars(statement, params, **kwargs)
+
+    @property
+    def bind(self) -> sa.Engine:
+        return self.connection.engine
+
+
+class SQLiteSessions:
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+        self.engine = sa.create_engine(
+            sync_url,
+            connect_args={"check_same_thread": False, "timeout": TRY_BUSY_TIMEOUT_MS / 1000},
+        )
+        configure_sqlite(self.engine, TRY_BUSY_TIMEOUT_MS, autocheckpoint=False)
+        self._lock: asyncio.Lock | None = None
+        self._checkpointer = Checkpointer(sync_url.database or "")
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[LoopSession]:
+        with self.engine.connect() as connection:
+            yield LoopSession(connection)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[LoopSession]:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+            self._checkpointer.start()
+        async with self._lock:
+            connection = await self._begin_immediate()
+            try:
+                yield LoopSession(connection)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                connection.close()
+
+    async def _begin_immediate(self) -> sa.Connection:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        pause = 0.002
+        while True:
+            connection = self.engine.connect().execution_options(sqlite_immediate=True)
+            try:
+                connection.begin()
+                return connection
+            except OperationalError as exc:
+                connection.close()
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def dispose(self) -> None:
+        self._checkpointer.stop()
+        self.engine.dispose()
+
+
+class Checkpointer:
+    """Copies the WAL back into the database file from a background thread, every
+    second, with PASSIVE checkpoints (they never wait for or block readers and
+    writers). A commit then only appends to the WAL: the fsyncs of checkpointing
+    stay off the request path instead of landing on every few-hundredth commit."""
+
+    INTERVAL_SECONDS = 1.0
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None and self.path and self.path != ":memory:":
+            self._thread = threading.Thread(
+                target=self._run, name="weir-sqlite-checkpoint", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=TRY_BUSY_TIMEOUT_MS / 1000)
+        try:
+            while not self._stop.wait(self.INTERVAL_SECONDS):
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+    """WAL, a busy timeout, foreign keys, and BEGIN / BEGIN IMMEDIATE issued by us.
+    Without `autocheckpoint`, the caller checkpoints the WAL itself (`Checkpointer`)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
