@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 
 import typer
 
@@ -36,6 +35,8 @@ app.add_typer(server.app, name="server")
 
 def weir_version() -> str:
     """The installed distribution's version, or "unknown" when run from a bare source tree."""
+    from importlib import metadata  # ~60 ms: only for commands that print the version
+
     try:
         return metadata.version("weir")
     except metadata.PackageNotFoundError:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from weir.server.api import flow_runs, flows, health, logs, projects, task_runs
-from weir.server.api.dependencies import ProjectIds
+from weir.server.api.dependencies import IdCache
 from weir.server.api.errors import install_error_handlers
 from weir.server.auth.basic import BasicAuthMiddleware
 from weir.server.auth.csrf import CsrfMiddleware, CsrfTokens
@@ -57,7 +57,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.project_ids = ProjectIds()
+    app.state.project_ids = IdCache()
+    app.state.flow_ids = IdCache()
     app.state.database = database
     for module in (health, projects, flows, flow_runs, task_runs, logs):
         app.include_router(module.router, prefix=API_PREFIX)

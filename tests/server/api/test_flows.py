@@ -51,3 +51,27 @@ async def test_upsert_read_filter_count_delete(
     assert (await client.delete(f"/api/flows/{report_id}")).status_code == 204
     assert (await client.post("/api/flow_runs/count")).json() == 0  # its runs went with it
     assert (await client.delete(f"/api/flows/{new_id()}")).status_code == 404
+
+
+async def test_runs_by_flow_name_survive_deleting_and_recreating_the_flow(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post("/api/flow_runs/", json={"flow_name": "nightly-export"})
+    old_flow = first.json()["flow_id"]
+    assert (await client.delete(f"/api/flows/{old_flow}")).status_code == 204
+    again = await client.post("/api/flow_runs/", json={"flow_name": "nightly-export"})
+    assert again.status_code == 201, again.text
+    assert again.json()["flow_id"] != old_flow
+    assert (await client.get(f"/api/flows/{again.json()['flow_id']}")).status_code == 200
+
+
+async def test_runs_by_flow_name_survive_deleting_a_project(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/projects/", json={"name": "qa"})).status_code == 201
+    qa = {"X-Weir-Project": "qa"}
+    assert (
+        await client.post("/api/flow_runs/", json={"flow_name": "etl"}, headers=qa)
+    ).status_code == 201
+    assert (await client.delete("/api/projects/qa")).status_code == 204
+    assert (await client.post("/api/projects/", json={"name": "qa"})).status_code == 201
+    recreated = await client.post("/api/flow_runs/", json={"flow_name": "etl"}, headers=qa)
+    assert recreated.status_code == 201, recreated.text

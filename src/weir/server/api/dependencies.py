@@ -44,11 +44,12 @@ async def get_now() -> datetime:
     return utcnow()
 
 
-class ProjectIds:
-    """Project ids by name, kept for a few seconds so the hot paths skip a lookup.
+class IdCache:
+    """Ids by name (projects; flows by project and name), kept for a few seconds so the
+    hot paths skip a lookup.
 
-    Deleting a project here forgets it at once; another replica may resolve it for up
-    to `ttl_seconds` more, and a write there then fails its foreign key (a 409).
+    Deleting here forgets at once; another replica may resolve a deleted name for up to
+    `ttl_seconds` more, and a write there then fails its foreign key (a 409).
     """
 
     def __init__(self, ttl_seconds: float = 5.0) -> None:
@@ -69,15 +70,23 @@ class ProjectIds:
     def forget(self, name: str) -> None:
         self._ids.pop(name, None)
 
+    def clear(self) -> None:
+        self._ids.clear()
 
-async def get_project_ids(request: Request) -> ProjectIds:
-    ids: ProjectIds = request.app.state.project_ids
+
+async def get_project_ids(request: Request) -> IdCache:
+    ids: IdCache = request.app.state.project_ids
+    return ids
+
+
+async def get_flow_ids(request: Request) -> IdCache:
+    ids: IdCache = request.app.state.flow_ids
     return ids
 
 
 async def get_project(
     database: Annotated[Database, Depends(get_database)],
-    cache: Annotated[ProjectIds, Depends(get_project_ids)],
+    cache: Annotated[IdCache, Depends(get_project_ids)],
     x_weir_project: Annotated[
         str | None,
         Header(
@@ -104,4 +113,5 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ProjectDep = Annotated[ProjectRef, Depends(get_project)]
-ProjectIdsDep = Annotated[ProjectIds, Depends(get_project_ids)]
+ProjectIdsDep = Annotated[IdCache, Depends(get_project_ids)]
+FlowIdsDep = Annotated[IdCache, Depends(get_flow_ids)]

@@ -29,7 +29,7 @@ from weir.core.schemas.states import (
     StateSchema,
 )
 from weir.core.states import StateType
-from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep, ProjectRef
+from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, ProjectDep, ProjectRef
 from weir.server.api.errors import ApiError, conflict, not_found
 from weir.server.db.models import FlowRun as FlowRunRow
 from weir.server.db.repos import flow_runs as repo
@@ -72,6 +72,7 @@ async def create_flow_run(
     database: DatabaseDep,
     project: ProjectDep,
     now: NowDep,
+    flow_ids: FlowIdsDep,
 ) -> FlowRun:
     """Create a run of a flow given by id or by name (created if new). Posting the same
     `id` again answers 200 with the existing run."""
@@ -94,7 +95,12 @@ async def create_flow_run(
     }
     async with database.write() as session:
         if body.flow_name is not None:
-            values["flow_id"], _ = await flow_repo.ensure(session, project.id, body.flow_name, now)
+            cache_key = f"{project.id}/{body.flow_name}"
+            flow_id = flow_ids.get(cache_key)
+            if flow_id is None:
+                flow_id, _ = await flow_repo.ensure(session, project.id, body.flow_name, now)
+                flow_ids.put(cache_key, flow_id)
+            values["flow_id"] = flow_id
             flow_name = body.flow_name
         else:
             flow = await flow_repo.read(session, project.id, body.flow_id)  # type: ignore[arg-type]

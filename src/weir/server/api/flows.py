@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from weir.core.schemas.filters import FlowFilterRequest
 from weir.core.schemas.runs import Flow, FlowCreate
-from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep
+from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, ProjectDep
 from weir.server.api.errors import not_found
 from weir.server.db.repos import flows as repo
 
@@ -65,8 +65,11 @@ async def count_flows(
 
 
 @router.delete("/{flow_id}", status_code=204)
-async def delete_flow(flow_id: uuid.UUID, database: DatabaseDep, project: ProjectDep) -> Response:
+async def delete_flow(
+    flow_id: uuid.UUID, database: DatabaseDep, project: ProjectDep, flow_ids: FlowIdsDep
+) -> Response:
     """Delete a flow and its runs."""
+    flow_ids.clear()  # by name: dropping all is simpler than finding this one's key
     async with database.write() as session:
         deleted = await repo.delete(session, project.id, flow_id)
     if not deleted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from weir.core.schemas.runs import Project, ProjectCreate
-from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectIdsDep
+from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, ProjectIdsDep
 from weir.server.api.errors import ApiError, conflict
 from weir.server.db.repos import projects as repo
 
@@ -44,11 +44,14 @@ async def read_project(name: str, database: DatabaseDep) -> Project:
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_project(name: str, database: DatabaseDep, ids: ProjectIdsDep) -> Response:
+async def delete_project(
+    name: str, database: DatabaseDep, ids: ProjectIdsDep, flow_ids: FlowIdsDep
+) -> Response:
     """Delete a project and everything in it."""
     if name == repo.DEFAULT_PROJECT:
         raise conflict("The default project cannot be deleted.")
     ids.forget(name)
+    flow_ids.clear()
     async with database.write() as session:
         deleted = await repo.delete(session, name)
     if not deleted:
