@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # Only the folders that exist: git does not keep empty ones.
 CHECK_PATHS := $(wildcard src tests benchmarks examples)
 
-.PHONY: help install run test test-fast lint fmt
+.PHONY: help install run test test-fast lint fmt system-deps
 
 help:
 	@echo "make run        install into $(VENV), start weir at http://127.0.0.1:4200, run examples/ against it"
@@ -66,7 +66,20 @@ fmt: install
 	@$(BIN)/ruff format $(CHECK_PATHS)
 	@$(BIN)/ruff check --fix $(CHECK_PATHS)
 
-test: lint
+# Debian tools the tests drive for real: PgBouncer (the server is tested behind it).
+# Installed when missing and we may (root with apt-get); otherwise its test skips locally
+# and fails on CI, which must have it.
+system-deps:
+	@if ! command -v pgbouncer >/dev/null && [ ! -x /usr/sbin/pgbouncer ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "==> installing pgbouncer (apt-get)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1 || \
+			{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1; } || \
+			echo "could not install pgbouncer; its test will be skipped (and fail on CI)."; \
+		else echo "pgbouncer is not installed: apt-get install pgbouncer to run its test."; fi; \
+	fi
+
+test: lint system-deps
 	@echo "==> pytest"
 	@$(BIN)/pytest
 
