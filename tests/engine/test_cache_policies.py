@@ -355,3 +355,23 @@ def test_cache_key_fn_returning_a_non_string_is_a_clear_error() -> None:
 def test_cache_key_fn_in_a_compound() -> None:
     policy = CacheKeyFnPolicy(lambda ctx, params: "fixed") + INPUTS
     assert key(policy, {"x": 1}) != key(policy, {"x": 2})
+
+
+def test_a_policy_of_your_own_overriding_compute_key_works_alone_and_combined() -> None:
+    class ByRegion(CachePolicy):
+        def compute_key(self, task_ctx, inputs, flow_parameters):  # type: ignore[no-untyped-def]
+            return inputs.get("region")
+
+    alone = key(ByRegion(), {"region": "emea", "x": 1})
+    assert alone == "emea"
+    combined = ByRegion() + INPUTS
+    assert key(combined, {"region": "emea", "x": 1}) != key(combined, {"region": "amer", "x": 1})
+    assert key(combined, {"region": "emea", "x": 1}) == key(combined, {"region": "emea", "x": 1})
+
+
+def test_a_policy_implementing_no_key_method_says_so() -> None:
+    class Empty(CachePolicy):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Empty implements neither key method"):
+        key(Empty(), {"x": 1})

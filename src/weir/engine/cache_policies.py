@@ -104,7 +104,11 @@ class _NotCacheable(Exception):
 
 
 class CachePolicy:
-    """Computes a task run's cache key; None means the run is not cached."""
+    """Computes a task run's cache key; None means the run is not cached.
+
+    weir's policies implement `_part_key`; a policy of your own may override either
+    `compute_key` (as with Prefect) or `_part_key`.
+    """
 
     def compute_key(
         self,
@@ -112,7 +116,10 @@ class CachePolicy:
         inputs: dict[str, Any],
         flow_parameters: dict[str, Any],
     ) -> str | None:
-        raise NotImplementedError
+        try:
+            return self._part_key(task_ctx, inputs, flow_parameters)
+        except _NotCacheable:
+            return None
 
     def _part_key(
         self,
@@ -121,6 +128,8 @@ class CachePolicy:
         flow_parameters: dict[str, Any],
     ) -> str | None:
         """This policy's key as part of a compound: None to be left out; raises to forbid caching."""
+        if type(self).compute_key is CachePolicy.compute_key:
+            raise NotImplementedError(f"{type(self).__name__} implements neither key method.")
         return self.compute_key(task_ctx, inputs, flow_parameters)
 
     @classmethod
@@ -153,17 +162,6 @@ class CompoundCachePolicy(CachePolicy):
 
     policies: tuple[CachePolicy, ...] = ()
 
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-    ) -> str | None:
-        try:
-            return self._part_key(task_ctx, inputs, flow_parameters)
-        except _NotCacheable:
-            return None
-
     def _part_key(
         self,
         task_ctx: TaskRunContext,
@@ -186,14 +184,6 @@ class CompoundCachePolicy(CachePolicy):
 class NoCache(CachePolicy):
     """Never cache. Added to any policy, the sum never caches either."""
 
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-    ) -> str | None:
-        return None
-
     def _part_key(
         self,
         task_ctx: TaskRunContext,
@@ -213,17 +203,6 @@ class Inputs(CachePolicy):
     """
 
     exclude: tuple[str, ...] = ()
-
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-    ) -> str | None:
-        try:
-            return self._part_key(task_ctx, inputs, flow_parameters)
-        except _NotCacheable:
-            return None
 
     def _part_key(
         self,
@@ -273,7 +252,7 @@ _source_keys: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 class TaskSource(CachePolicy):
     """The source code of the task's function, so editing the task invalidates its cache."""
 
-    def compute_key(
+    def _part_key(
         self,
         task_ctx: TaskRunContext,
         inputs: dict[str, Any],
@@ -319,17 +298,6 @@ def _code_bytes(code: types.CodeType) -> bytes:
 class FlowParameters(CachePolicy):
     """The parameters of the flow run the task runs in; no key outside a flow."""
 
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-    ) -> str | None:
-        try:
-            return self._part_key(task_ctx, inputs, flow_parameters)
-        except _NotCacheable:
-            return None
-
     def _part_key(
         self,
         task_ctx: TaskRunContext,
@@ -353,7 +321,7 @@ class FlowParameters(CachePolicy):
 class RunId(CachePolicy):
     """The id of the flow run the task runs in, so the cache lasts one flow run."""
 
-    def compute_key(
+    def _part_key(
         self,
         task_ctx: TaskRunContext,
         inputs: dict[str, Any],
@@ -372,7 +340,7 @@ class CacheKeyFnPolicy(CachePolicy):
 
     cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None]
 
-    def compute_key(
+    def _part_key(
         self,
         task_ctx: TaskRunContext,
         inputs: dict[str, Any],
