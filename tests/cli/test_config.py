@@ -60,3 +60,19 @@ def test_the_environment_wins_over_the_profile(tmp_path: Path) -> None:
     )
     row = json.loads(result.stdout)["settings"]["WEIR_PROJECT"]
     assert row == {"value": "finance-report-prod", "source": "env"}
+
+
+def test_settings_from_dotenv_are_shown_with_their_source(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WEIR_API_URL=http://10.0.0.5:4200/api\nOTHER_TOOL=1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
+    env["WEIR_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [WEIR, "config", "view", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+    )
+    row = json.loads(result.stdout)["settings"]["WEIR_API_URL"]
+    assert row == {"value": "http://10.0.0.5:4200/api", "source": ".env"}

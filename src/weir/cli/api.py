@@ -20,15 +20,13 @@ if TYPE_CHECKING:
 @contextlib.contextmanager
 def api_client() -> Iterator[SyncWeirClient]:
     """A client of WEIR_API_URL; without one, of the local server (WEIR_SERVER_HOST/PORT)."""
+    from weir.client.http import settings_options
     from weir.client.sync import SyncWeirClient
     from weir.settings import get_settings
 
     settings = get_settings()
-    options: dict[str, Any] = {}
-    if not settings.api.url:
-        host = settings.server.host
-        options["api_url"] = f"http://{host}:{settings.server.port}/api"
-    with SyncWeirClient.from_settings(settings, **options) as client:
+    local = f"http://{settings.server.host}:{settings.server.port}/api"
+    with SyncWeirClient(**settings_options(settings, default_api_url=local)) as client:
         yield client
 
 

@@ -23,11 +23,14 @@ def view(
     """Show the active profile and every setting that differs from its default, with its source."""
     import os
 
+    from dotenv import dotenv_values
+
     from weir.profiles import load_profiles
     from weir.settings import get_settings, resolve_home, setting_env_names
 
     settings = get_settings()
     home = resolve_home()
+    dotenv = {k.upper() for k in dotenv_values(".env")}
     profiles = load_profiles(home)
     active = settings.profile or profiles.active
     profile_values = {k.upper(): v for k, v in profiles.profiles.get(active, {}).items()}
@@ -40,6 +43,8 @@ def view(
             value = value.get_secret_value()
         if env_name in os.environ:
             source = "env"
+        elif env_name in dotenv:
+            source = ".env"
         elif env_name in profile_values:
             source = f"profile {active}"
         else:
@@ -64,7 +69,7 @@ def set_values(
         ..., help="One or more KEY=VALUE, e.g. WEIR_API_URL=http://127.0.0.1:4200/api"
     ),
     profile: str = typer.Option(
-        None, "--profile", help="Profile to change [default: the active one]."
+        None, "--profile", help="Profile to change (default: the active one)."
     ),
 ) -> None:
     """Set settings in a profile."""
@@ -87,7 +92,7 @@ def set_values(
 def unset_values(
     keys: list[str] = typer.Argument(..., help="Settings to remove, e.g. WEIR_API_URL"),
     profile: str = typer.Option(
-        None, "--profile", help="Profile to change [default: the active one]."
+        None, "--profile", help="Profile to change (default: the active one)."
     ),
 ) -> None:
     """Remove settings from a profile (they fall back to the environment or defaults)."""

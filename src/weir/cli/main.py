@@ -61,7 +61,7 @@ def root(
     project: str = typer.Option(
         None,
         "--project",
-        help="Work in this project (e.g. finance-report-prod) [default: WEIR_PROJECT or default].",
+        help="Work in this project (e.g. finance-report-prod) (default: WEIR_PROJECT or default).",
     ),
 ) -> None:
     """Self-hosted workflow orchestration for Python."""

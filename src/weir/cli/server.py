@@ -16,20 +16,24 @@ app.add_typer(database_app, name="database")
 @app.command("start")
 def start(
     host: str = typer.Option(
-        None, help="Address to listen on [default: WEIR_SERVER_HOST or 127.0.0.1]."
+        None, help="Address to listen on (default: WEIR_SERVER_HOST or 127.0.0.1)."
     ),
-    port: int = typer.Option(None, help="Port to listen on [default: WEIR_SERVER_PORT or 4200]."),
+    port: int = typer.Option(None, help="Port to listen on (default: WEIR_SERVER_PORT or 4200)."),
     no_services: bool = typer.Option(
-        False, "--no-services", help="Serve the API only; run background services elsewhere."
+        False,
+        "--no-services",
+        help="Serve the API only, without background services (none run yet: they come with schedules and workers).",
     ),
     log_level: str = typer.Option("info", help="Server log level (debug, info, warning, error)."),
 ) -> None:
-    """Start the API (and its background services) with the configured database."""
+    """Start the API server with the configured database (migrated on start)."""
+    from weir.cli.server_database import prepare_database
     from weir.server.serve import serve
     from weir.settings import get_settings
 
     settings = get_settings()
     _configure_logging(log_level)
+    prepare_database()  # an unusable database is one sentence here, not a uvicorn traceback
     serve(
         host or settings.server.host,
         port or settings.server.port,

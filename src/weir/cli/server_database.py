@@ -97,6 +97,15 @@ async def _then_current(step: Awaitable[None], database: Database) -> str | None
     return await current_revision(database)
 
 
+def prepare_database() -> None:
+    """Connect to the server's database and migrate it to the head revision, or exit with
+    one sentence saying why it cannot be used (`weir server start` calls this first)."""
+    from weir.server.db.migrate import ensure_schema
+
+    database, url = _open_database()
+    _run(database, url, lambda: ensure_schema(database))
+
+
 def _confirm(question: str, yes: bool) -> None:
     if not confirm(question, assume_yes=yes):
         exit_with_error("Nothing changed.")

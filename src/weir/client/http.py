@@ -289,19 +289,23 @@ class WeirClient:
         )
 
 
-def settings_options(settings: Settings | None = None) -> dict[str, Any]:
-    """`api_url`, `auth_string` and `project` from the settings (the current ones if None)."""
+def settings_options(
+    settings: Settings | None = None, default_api_url: str | None = None
+) -> dict[str, Any]:
+    """`api_url`, `auth_string` and `project` from the settings (the current ones if None);
+    `default_api_url` stands in for an unset WEIR_API_URL (the CLI's local server)."""
     if settings is None:
         from weir.settings import get_settings
 
         settings = get_settings()
-    if not settings.api.url:
+    api_url = settings.api.url or default_api_url
+    if not api_url:
         raise ConfigurationError(
             "WEIR_API_URL is not set; set it to your server's API, e.g. http://127.0.0.1:4200/api."
         )
     secret = settings.api.auth_string
     return {
-        "api_url": settings.api.url,
+        "api_url": api_url,
         "auth_string": secret.get_secret_value() if secret else None,
         "project": settings.project,
     }

@@ -191,3 +191,32 @@ def _post(server: TemporaryServer, path: str, body: object) -> object:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def test_without_weir_api_url_the_cli_talks_to_the_local_server(tmp_path: Path) -> None:
+    with temporary_server() as server:
+        run_flow(server, tmp_path)
+        port = server.url.rsplit(":", 1)[1]
+        env = server.env(WEIR_SERVER_PORT=port)
+        del env["WEIR_API_URL"]
+        listing = subprocess.run(
+            [sys.executable, "-m", "weir", "flow-run", "ls", "--json"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert listing.returncode == 0, listing.stderr
+        assert len(json.loads(listing.stdout)) == 1
+
+
+def test_an_unusable_database_at_start_is_one_sentence(tmp_path: Path) -> None:
+    env = {"WEIR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env["WEIR_SERVER_DATABASE_URL"] = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+    result = subprocess.run(
+        [sys.executable, "-m", "weir", "server", "start", "--port", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        "Cannot use the database at postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -102,7 +102,9 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     if (
         isinstance(exc, unavailable)
         or getattr(exc, "connection_invalidated", False)
-        or sqlstate[:2] in ("08", "57")
+        # connection (08), shut down (57), no such database (3D), credentials refused (28),
+        # too many connections (53): the database is not there for us right now
+        or sqlstate[:2] in ("08", "57", "3D", "28", "53")
     ):
         return await _database_unavailable(request, exc)
     logger.error("database error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -33,8 +33,9 @@ async def ready(database: DatabaseDep) -> bool:
             await session.execute(sa.text("SELECT 1"))
     except Exception as exc:
         logger.warning("readiness check failed: %s", exc)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise ApiError(
-            503, f"The database is not reachable: {type(exc).__name__}: {exc}".strip()
+            503, f"The database is not reachable: {reason[0] if reason else type(exc).__name__}."
         ) from None
     return True
 

@@ -76,10 +76,14 @@ class AllowedTransitions(Rule):
     def decide(self, t: Transition) -> Decision | None:
         if is_allowed(t.run.state_type, t.proposed.type):
             return None
-        current = t.run.state_type.value if t.run.state_type else "no state"
+        if t.run.state_type is None:
+            return Decision(
+                OrchestrationStatus.REJECT,
+                f"A new flow run starts SCHEDULED, PENDING or RUNNING, not {t.proposed.type.value}.",
+            )
         return Decision(
             OrchestrationStatus.REJECT,
-            f"A flow run cannot go from {current} to {t.proposed.type.value}; "
+            f"A flow run cannot go from {t.run.state_type.value} to {t.proposed.type.value}; "
             "use force to override.",
         )
 

@@ -69,6 +69,7 @@ async def set_flow_run_state(
                 status=decision.status, state=current_state(row), details=decision.details()
             )
         state = transition.proposed
+        state.name = state.name or state.type.value.capitalize()
         if state.timestamp is None:
             state.timestamp = now
         state.id = new_id()
