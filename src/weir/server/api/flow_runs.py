@@ -6,11 +6,14 @@ Every state change, the initial one included, goes through
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response
+from pydantic import TypeAdapter
 
 from weir.core.ids import new_id
 from weir.core.names import random_run_name
@@ -63,6 +66,78 @@ def to_wire(row: dict[str, Any], project: ProjectRef) -> FlowRun:
             data=row["state_data"],
         )
     return FlowRun.model_validate({**row, "state": state, "project": project.name})
+
+
+def page_to_json(rows: list[dict[str, Any]], project: ProjectRef) -> bytes:
+    """A page of `repo.read_filtered` rows as the JSON of `list[FlowRun]`, the same as
+    `to_wire` gives, without building and validating 200 models: the rows come from
+    the database, their JSON columns are copied in as text, and orjson writes the rest
+    (UUIDs, and datetimes in UTC with "Z" as pydantic writes them)."""
+    items = [_page_item(row, project.name) for row in rows]
+    return orjson.dumps(items, default=_uuid_subclass, option=orjson.OPT_UTC_Z)
+
+
+def _uuid_subclass(value: Any) -> str:
+    # asyncpg's UUIDs subclass uuid.UUID, which orjson writes only as the exact type
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _page_item(row: dict[str, Any], project: str) -> dict[str, Any]:
+    state = None
+    if row["state_type"] is not None:
+        state = {
+            "id": None,
+            "type": row["state_type"],
+            "name": row["state_name"],
+            "message": row["state_message"],
+            "timestamp": row["state_timestamp"],
+            "state_details": _state_details_json(row["state_details"]),
+            "data": _json_text(row["state_data"]),
+        }
+    return {  # in FlowRun's field order (a test compares this with to_wire)
+        "id": row["id"],
+        "name": row["name"],
+        "flow_id": row["flow_id"],
+        "flow_name": row["flow_name"],
+        "project": project,
+        "state_type": row["state_type"],
+        "state_name": row["state_name"],
+        "state": state,
+        "parameters": _json_text(row["parameters"]),
+        "tags": _json_text(row["tags"]),
+        "parent_flow_run_id": row["parent_flow_run_id"],
+        "parent_task_run_id": row["parent_task_run_id"],
+        "deployment_id": row["deployment_id"],
+        "run_count": row["run_count"],
+        "expected_start_time": row["expected_start_time"],
+        "start_time": row["start_time"],
+        "end_time": row["end_time"],
+        "total_run_time": row["total_run_time"],
+        "created": row["created"],
+        "updated": row["updated"],
+    }
+
+
+_ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+_NO_STATE_DETAILS = orjson.Fragment(StateDetails().model_dump_json())
+
+
+def _json_text(text: str | None) -> orjson.Fragment | None:
+    if text is None:
+        return None
+    if "NaN" in text or "Infinity" in text:
+        # Python's json writes these tokens (SQLite keeps its text); JSON has none, and
+        # pydantic answers them as null
+        return orjson.Fragment(_ANY_JSON.dump_json(json.loads(text)))
+    return orjson.Fragment(text)
+
+
+def _state_details_json(text: str | None) -> orjson.Fragment:
+    if text is None or text in ("{}", "null"):  # most states have no details
+        return _NO_STATE_DETAILS
+    return orjson.Fragment(StateDetails.model_validate_json(text).model_dump_json())
 
 
 @router.post("/", status_code=201, responses={200: {"description": "The run existed (same id)."}})
@@ -126,26 +201,25 @@ def _initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, d
     if decision.status is not OrchestrationStatus.ACCEPT:
         raise ApiError(422, f"The initial state was refused: {decision.reason}")
     state = transition.proposed
+    state.name = state.name or state.type.value.capitalize()
     state.timestamp = state.timestamp or now
     state.id = new_id()
     blank = FlowRunRow(run_count=0, total_run_time=0.0, version=0)
     return state, _run_values(blank, state, now)
 
 
-@router.post("/filter")
+@router.post("/filter", response_model=list[FlowRun])
 async def filter_flow_runs(
-    response: Response,
     database: DatabaseDep,
     project: ProjectDep,
     body: FlowRunFilterRequest | None = None,
-) -> list[FlowRun]:
+) -> Response:
     """A page of runs. When the page is full, `X-Next-Cursor` continues it: pass it
     as `cursor` with the same filters and sort."""
     async with database.read() as session:
         rows, cursor = await repo.read_filtered(session, project.id, body or FlowRunFilterRequest())
-    if cursor is not None:
-        response.headers[NEXT_CURSOR_HEADER] = cursor
-    return [to_wire(row, project) for row in rows]
+    headers = {NEXT_CURSOR_HEADER: cursor} if cursor is not None else None
+    return Response(page_to_json(rows, project), media_type="application/json", headers=headers)
 
 
 @router.post("/count")

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from weir.server.db.types import JSON, Timestamp
 
@@ -23,6 +25,28 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class DescNullsLast(sa.ColumnElement[Any]):
+    """An index column in `DESC NULLS LAST` order, the order of a descending sort in
+    the API (NULLs last in both directions). PostgreSQL needs NULLS LAST spelled out
+    (its DESC puts NULLs first); SQLite's DESC puts them last and rejects the words."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        self.column = column
+
+
+@compiles(DescNullsLast)
+def _desc(element: DescNullsLast, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} DESC"
+
+
+@compiles(DescNullsLast, "postgresql")
+def _desc_nulls_last(element: DescNullsLast, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} DESC NULLS LAST"
 
 
 def _project_fk() -> Mapped[uuid.UUID]:
@@ -91,6 +115,18 @@ class FlowRun(Base):
     version: Mapped[int] = mapped_column(sa.Integer, default=0)
     created: Mapped[datetime] = mapped_column(Timestamp)
     updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+_flow_runs = FlowRun.__table__.c
+for _column in (_flow_runs.start_time, _flow_runs.expected_start_time):
+    # the pages of the UI's and CLI's usual sorts (START_TIME_DESC,
+    # EXPECTED_START_TIME_DESC), read in index order
+    sa.Index(
+        f"ix_flow_runs__project_id_{_column.name}_desc",
+        _flow_runs.project_id,
+        DescNullsLast(_column),
+        _flow_runs.id.desc(),
+    )
 
 
 class FlowRunState(Base):
