@@ -322,3 +322,43 @@ def test_without_an_api_nothing_is_imported_or_started(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "httpx imported: False" in done.stdout
     assert "weir-reporter" not in done.stdout
+
+
+class RecordingClient:
+    """The I/O edge of the reporter: keeps the bodies it is given, answers at once."""
+
+    api_url = "http://weir.test/api"
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def upsert_task_runs(self, body: bytes) -> None:
+        self.bodies.append(body)
+
+    def create_logs(self, body: bytes) -> None:
+        self.bodies.append(body)
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+def test_a_flush_sends_at_once_without_waiting_out_the_batch_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from weir.core.runs import TaskRun
+    from weir.core.states import Completed, Pending
+    from weir.engine import reporter as reporter_module
+
+    monkeypatch.setattr(reporter_module, "BATCH_SECONDS", 60.0)
+    client = RecordingClient()
+    reporter = reporter_module.Reporter(client)  # type: ignore[arg-type]
+    try:
+        run = TaskRun(uuid.uuid4(), "noop-0", "noop", "tests.noop", None, Pending())
+        for state in (Pending(), Completed()):
+            reporter.task_run_state(run, state)
+        started = time.monotonic()
+        assert reporter.flush(timeout=10)
+        assert time.monotonic() - started < 5  # not the 60 s batch window
+        assert len(client.bodies) == 1 and client.bodies[0].count(b'"type"') == 2
+    finally:
+        reporter.close()

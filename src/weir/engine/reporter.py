@@ -40,6 +40,10 @@ logger = logging.getLogger("weir.reporter")
 _TASK, _LOG, _CALL, _FLUSH, _STOP = range(5)
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.1
+# While gathering a batch the sender looks at the queue this often, instead of waking
+# for every record: each wake-up takes the GIL from the thread running the user's code.
+# Flushes, flow-run calls and stop wake it at once.
+GATHER_POLL_SECONDS = 0.01
 
 
 class _Call:
@@ -73,6 +77,7 @@ class Reporter:
         self.sent = 0
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._put = self._queue.put
+        self._wake = threading.Event()  # set after queueing what must not wait for a batch
         self._pending: deque[tuple[Any, ...]] = deque()
         self._down = False
         self._failures = 0
@@ -112,6 +117,7 @@ class Reporter:
             return False
         call = _Call("flush")
         self._put((_FLUSH, call))
+        self._wake.set()
         return call.done.wait(self.answer_timeout if timeout is None else timeout) and not (
             self._down
         )
@@ -121,6 +127,7 @@ class Reporter:
         if self._thread.is_alive():
             self.flush(timeout)
             self._put((_STOP,))
+            self._wake.set()
             self._thread.join(timeout)
         if self._pending and not self._thread.is_alive():
             logger.warning(
@@ -136,6 +143,7 @@ class Reporter:
     def _call(self, method: str, *args: Any) -> Any:
         call = _Call(method, *args)
         self._put((_CALL, call))
+        self._wake.set()
         if self._down or not self._thread.is_alive():
             return None  # it stays queued and is sent once the API answers again
         call.done.wait(self.answer_timeout)
@@ -158,14 +166,13 @@ class Reporter:
                     continue
             else:  # gather a batch: BATCH_SIZE records, BATCH_SECONDS, or a call that waits
                 due = time.monotonic() + BATCH_SECONDS
-                while pending and len(pending) < BATCH_SIZE and pending[-1][0] in (_TASK, _LOG):
+                while self._gathering():
+                    self._drain()
                     wait = due - time.monotonic()
-                    if wait <= 0:
+                    if wait <= 0 or not self._gathering():
                         break
-                    try:
-                        self._accept(get(timeout=wait))
-                    except queue.Empty:
-                        break
+                    self._wake.wait(min(wait, GATHER_POLL_SECONDS))
+                    self._wake.clear()
             if pending and pending[-1][0] == _STOP:
                 pending.pop()
                 if not self._down:
@@ -177,6 +184,21 @@ class Reporter:
                 self._failures += 1
                 backoff = min(self.max_backoff, 0.5 * 2 ** (self._failures - 1))
                 next_try = time.monotonic() + backoff * random.uniform(0.5, 1.0)
+
+    def _gathering(self) -> bool:
+        """The buffer holds fewer than BATCH_SIZE records, and nobody waits on it."""
+        pending = self._pending
+        return 0 < len(pending) < BATCH_SIZE and pending[-1][0] in (_TASK, _LOG)
+
+    def _drain(self) -> None:
+        """Take what is queued into the buffer without waiting, up to and including the
+        first item that is not a record (so it is last, and sent without delay)."""
+        get = self._queue.get_nowait
+        for _ in range(self._queue.qsize()):
+            item = get()
+            self._accept(item)
+            if item[0] not in (_TASK, _LOG):
+                return
 
     def _accept(self, item: tuple[Any, ...]) -> None:
         """Take one item off the queue into the ordered buffer."""

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from weir.core.schemas.base import ResponseModel
 from weir.core.states import ResultReference, State, StateType
@@ -34,7 +34,8 @@ class StateSchema(ResponseModel):
     name: str | None = None
     message: str | None = None
     timestamp: datetime | None = None
-    state_details: StateDetails = StateDetails()
+    # a factory, not a shared instance: pydantic deep-copies unhashable defaults per model
+    state_details: StateDetails = Field(default_factory=StateDetails)
     data: dict[str, Any] | None = None
 
 

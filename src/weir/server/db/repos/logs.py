@@ -15,6 +15,7 @@ from weir.core.ids import new_id
 from weir.core.schemas.filters import LogFilterRequest, LogSort
 from weir.core.schemas.runs import LogCreate
 from weir.server.db.models import Log
+from weir.server.db.repos import bulk
 from weir.server.db.repos import filters as where
 from weir.server.db.repos.pagination import SortKey, after, next_cursor, order_by, paginate
 
@@ -41,9 +42,11 @@ async def insert(session: AsyncSession, project_id: uuid.UUID, batch: Sequence[L
         }
         for log in batch
     ]
-    if rows:
-        await session.execute(sa.insert(_logs), rows)
+    await bulk.executemany(session, _INSERT, rows)
     return len(rows)
+
+
+_INSERT = sa.insert(_logs)  # built once: bulk caches its SQL on SQLite
 
 
 async def read_filtered(

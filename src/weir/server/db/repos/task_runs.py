@@ -8,19 +8,22 @@ type, name and timestamp, so a batch sent twice stores each state once.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from weir.core.schemas.filters import TaskRunFilterRequest, TaskRunSort
 from weir.core.schemas.runs import TaskRunUpsert
 from weir.core.schemas.states import StateSchema
 from weir.server.db.models import TaskRun, TaskRunState
-from weir.server.db.repos import dialect_insert, dialect_name
+from weir.server.db.repos import bulk, dialect_name
 from weir.server.db.repos import filters as where
 from weir.server.db.repos.pagination import SortKey, next_cursor, paginate
 
@@ -95,12 +98,20 @@ async def upsert(
                 state.timestamp = now
             states.append(_state_row(run.id, state))
         rows.append(_run_row(project_id, run, run.states[-1], now))
-    insert = dialect_insert(session, _runs)
+    upsert_runs, insert_states = _upsert_statements(dialect_name(session))
+    await bulk.executemany(session, upsert_runs, rows)
+    await bulk.executemany(session, insert_states, states)
+
+
+@functools.cache
+def _upsert_statements(dialect: str) -> tuple[Any, Any]:
+    """The two statements of `upsert`, built once per dialect (bulk caches their SQL)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_runs)
     excluded = insert.excluded
-    set_ = {name: excluded[name] for name in _UPDATED_ON_CONFLICT}
+    set_: dict[str, Any] = {name: excluded[name] for name in _UPDATED_ON_CONFLICT}
     set_["start_time"] = sa.func.coalesce(excluded.start_time, _c.start_time)
     set_["end_time"] = sa.func.coalesce(excluded.end_time, _c.end_time)
-    statement = insert.on_conflict_do_update(
+    upsert_runs = insert.on_conflict_do_update(
         index_elements=[_c.id],
         set_=set_,
         where=sa.and_(
@@ -108,9 +119,8 @@ async def upsert(
             sa.or_(_c.state_timestamp.is_(None), excluded.state_timestamp >= _c.state_timestamp),
         ),
     )
-    await session.execute(statement, rows)
-    state_insert = dialect_insert(session, _states).on_conflict_do_nothing()
-    await session.execute(state_insert, states)
+    states = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_states)
+    return upsert_runs, states.on_conflict_do_nothing()
 
 
 def _run_row(
@@ -144,18 +154,27 @@ def _run_row(
 
 def _state_row(task_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]:
     assert state.timestamp is not None
-    name = state.name or state.type.value.capitalize()
-    state_id = state.id or uuid.uuid5(
-        task_run_id, f"{state.type.value}|{name}|{state.timestamp.isoformat()}"
-    )
+    type_ = state.type.value
+    name = state.name or type_.capitalize()
+    state_id = state.id or _state_id(task_run_id, f"{type_}|{name}|{state.timestamp.isoformat()}")
     return {
         "id": state_id,
         "task_run_id": task_run_id,
-        "type": state.type.value,
+        "type": type_,
         "name": name,
         "message": state.message,
         "timestamp": state.timestamp,
     }
+
+
+def _state_id(task_run_id: uuid.UUID, key: str) -> uuid.UUID:
+    """`uuid.uuid5(task_run_id, key)`, in a third less time (it runs for every state)."""
+    digest = int.from_bytes(hashlib.sha1(task_run_id.bytes + key.encode()).digest()[:16])
+    return uuid.UUID(int=digest & _UUID5_MASK | _UUID5_BITS)
+
+
+_UUID5_MASK = ~(0xF000 << 64 | 0xC000 << 48)
+_UUID5_BITS = 0x5000 << 64 | 0x8000 << 48
 
 
 async def read(
