@@ -180,7 +180,7 @@ def scenario_server(t: Target, ctx: Ctx) -> dict:
         out: dict = {"startup_s": sc.wait_healthy(f"{base}/api/health", proc, timeout=180)}
         time.sleep(5)
         out["idle_rss_mib"] = sc.session_rss_mib(proc.pid)
-        out.update(_engine(t, ctx, "tracked", PREFECT_API_URL=f"{base}/api"))
+        out.update(_engine(t, ctx, "tracked", **{f"{t.name.upper()}_API_URL": f"{base}/api"}))
         load = sc.run_snippet(
             ctx.client_python,
             sc.LOAD,

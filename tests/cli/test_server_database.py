@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from tests.server.conftest import PG_HOST, PG_PORT, _pg_admin
 from tests.services import require_service
 from weir.cli.server_database import database_app
+from weir.server.db.migrate import HEAD
 from weir.settings import reset_settings
 
 INVOKE_APP = "from weir.cli.server_database import database_app; database_app()"
@@ -67,20 +68,21 @@ def test_upgrade_then_revision(sqlite_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (
         result.stdout
-        == f"Upgraded the database at sqlite+aiosqlite:///{sqlite_path} to revision 0001 (head).\n"
+        == f"Upgraded the database at sqlite+aiosqlite:///{sqlite_path} to revision {HEAD} (head).\n"
     )
     assert project_names(sqlite_path) == ["default"]
-    assert weir("revision").stdout == "0001 (head)\n"
+    assert weir("revision").stdout == f"{HEAD} (head)\n"
 
 
 def test_downgrade_without_a_terminal_needs_yes(sqlite_path: Path) -> None:
     weir("upgrade")
     assert_one_sentence_error(weir("downgrade"), "pass --yes")
-    assert weir("revision").stdout == "0001 (head)\n"
-    result = weir("downgrade", "--yes")
+    assert weir("revision").stdout == f"{HEAD} (head)\n"
+    result = weir("downgrade", "--yes")  # one step down
     assert result.exit_code == 0, result.output
-    assert "to revision none" in result.stdout
-    assert weir("revision").stdout == "none (the database has no weir schema)\n"
+    previous = f"{int(HEAD) - 1:04d}"
+    assert f"to revision {previous}" in result.stdout
+    assert weir("revision").stdout.startswith(previous)
 
 
 def test_downgrade_asks_on_a_terminal(sqlite_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +91,7 @@ def test_downgrade_asks_on_a_terminal(sqlite_path: Path, monkeypatch: pytest.Mon
     declined = weir("downgrade", "--revision", "base", input="n\n")
     assert declined.exit_code == 1
     assert "Nothing changed." in declined.stderr
-    assert weir("revision").stdout == "0001 (head)\n"
+    assert weir("revision").stdout == f"{HEAD} (head)\n"
     accepted = weir("downgrade", "--revision", "base", input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert weir("revision").stdout == "none (the database has no weir schema)\n"
@@ -136,8 +138,8 @@ def test_a_bad_or_unreachable_database_is_one_sentence(
 def test_postgres_upgrade_and_revision(postgres_url: str) -> None:
     result = weir("upgrade")
     assert result.exit_code == 0, result.output
-    assert "to revision 0001 (head)" in result.stdout
-    assert weir("revision").stdout == "0001 (head)\n"
+    assert f"to revision {HEAD} (head)" in result.stdout
+    assert weir("revision").stdout == f"{HEAD} (head)\n"
     assert weir("reset", "--yes").exit_code == 0
     assert weir("downgrade", "--yes", "--revision", "base").exit_code == 0
     assert weir("revision").stdout == "none (the database has no weir schema)\n"
