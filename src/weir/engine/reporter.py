@@ -82,6 +82,8 @@ class Reporter:
         self._down = False
         self._failures = 0
         self._sent_while_down = 0
+        # refusals (4xx) by reason: the first of each is logged, the rest only counted
+        self._refused: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="weir-reporter", daemon=True)
         self._thread.start()
         self.log_handler = APILogHandler(self._put)
@@ -135,6 +137,9 @@ class Reporter:
                 self.api_url,
                 len(self._pending),
             )
+        for reason, count in self._refused.items():
+            if count > 1:
+                logger.warning("The weir API refused %d more requests: %s", count - 1, reason)
         try:
             self.client.close(timeout)
         except Exception:  # at exit, a stuck connection must not print a traceback
@@ -264,7 +269,7 @@ class Reporter:
         try:
             call.result = getattr(self.client, call.method)(*call.args)
         except APIError as exc:
-            logger.warning("The weir API refused %s: %s", call.method.replace("_", " "), exc)
+            self._note_refusal(f"{call.method.replace('_', ' ')}: {exc}")
         else:
             if self._down:
                 self._sent_while_down += 1
@@ -292,16 +297,20 @@ class Reporter:
         try:
             getattr(self.client, method)(body)
         except APIError as exc:
-            logger.warning(
-                "The weir API refused %d records (%s); dropping them: %s",
-                count,
-                method.replace("_", " "),
-                exc,
-            )
+            self._note_refusal(f"{method.replace('_', ' ')} (records dropped): {exc}")
             return
         self.sent += count
         if self._down:
             self._sent_while_down += count
+
+    def _note_refusal(self, reason: str) -> None:
+        """Log a refusal (wrong credentials, a bad project, …) once; count repeats."""
+        count = self._refused.get(reason, 0) + 1
+        self._refused[reason] = count
+        if count == 1:
+            logger.warning(
+                "The weir API refused %s (repeats are counted, not logged, until exit)", reason
+            )
 
     def _went_down(self) -> None:
         if not self._down:

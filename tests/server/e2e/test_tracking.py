@@ -220,3 +220,21 @@ def test_an_unusable_database_at_start_is_one_sentence(tmp_path: Path) -> None:
         in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_wrong_credentials_do_not_stop_the_flow_and_are_reported_once(tmp_path: Path) -> None:
+    with temporary_server(env={"WEIR_SERVER_API_AUTH_STRING": "admin:correct-horse"}) as server:
+        script = tmp_path / "invoices.py"
+        script.write_text(FLOW)
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            env=server.env(WEIR_API_AUTH_STRING="admin:wrong"),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr  # the flow itself completed
+    refusals = [line for line in result.stderr.splitlines() if "refused" in line]
+    first_lines = [line for line in refusals if "repeats are counted" in line]
+    assert first_lines, result.stderr
+    assert len(set(first_lines)) == len(first_lines)  # each kind of refusal logged once
+    assert len(refusals) < 10
+    assert "Authentication required" in result.stderr
