@@ -18,7 +18,7 @@ from weir.core.schemas.filters import FlowRunFilterRequest, FlowRunSort, History
 from weir.server.db.models import Flow, FlowRun, FlowRunState
 from weir.server.db.repos import dialect_insert, dialect_name
 from weir.server.db.repos import filters as where
-from weir.server.db.repos.pagination import SortKey, next_cursor, paginate
+from weir.server.db.repos.pagination import SortKey, next_cursor, paginate, sort_entry
 from weir.server.db.types import Timestamp
 
 MAX_HISTORY_BUCKETS = 1000
@@ -28,27 +28,20 @@ _flows = cast(sa.Table, Flow.__table__)
 _states = cast(sa.Table, FlowRunState.__table__)
 _c = _runs.c
 
+_S = FlowRunSort
 SORTS: dict[FlowRunSort, tuple[SortKey, str | None]] = {
-    FlowRunSort.ID_DESC: (SortKey("ID_DESC", None, "id", True), None),
-    FlowRunSort.START_TIME_ASC: (
-        SortKey("START_TIME_ASC", _c.start_time, "time", False),
-        "start_time",
+    _S.ID_DESC: sort_entry(_S.ID_DESC, None, "id", True),
+    _S.START_TIME_ASC: sort_entry(_S.START_TIME_ASC, _c.start_time, "time", False),
+    _S.START_TIME_DESC: sort_entry(_S.START_TIME_DESC, _c.start_time, "time", True),
+    _S.EXPECTED_START_TIME_ASC: sort_entry(
+        _S.EXPECTED_START_TIME_ASC, _c.expected_start_time, "time", False
     ),
-    FlowRunSort.START_TIME_DESC: (
-        SortKey("START_TIME_DESC", _c.start_time, "time", True),
-        "start_time",
+    _S.EXPECTED_START_TIME_DESC: sort_entry(
+        _S.EXPECTED_START_TIME_DESC, _c.expected_start_time, "time", True
     ),
-    FlowRunSort.EXPECTED_START_TIME_ASC: (
-        SortKey("EXPECTED_START_TIME_ASC", _c.expected_start_time, "time", False),
-        "expected_start_time",
-    ),
-    FlowRunSort.EXPECTED_START_TIME_DESC: (
-        SortKey("EXPECTED_START_TIME_DESC", _c.expected_start_time, "time", True),
-        "expected_start_time",
-    ),
-    FlowRunSort.END_TIME_DESC: (SortKey("END_TIME_DESC", _c.end_time, "time", True), "end_time"),
-    FlowRunSort.NAME_ASC: (SortKey("NAME_ASC", _c.name, "text", False), "name"),
-    FlowRunSort.NAME_DESC: (SortKey("NAME_DESC", _c.name, "text", True), "name"),
+    _S.END_TIME_DESC: sort_entry(_S.END_TIME_DESC, _c.end_time, "time", True),
+    _S.NAME_ASC: sort_entry(_S.NAME_ASC, _c.name, "text", False),
+    _S.NAME_DESC: sort_entry(_S.NAME_DESC, _c.name, "text", True),
 }
 
 

@@ -36,6 +36,13 @@ class SortKey:
     descending: bool
 
 
+def sort_entry(
+    sort: str, column: Any, kind: Literal["time", "text", "id"], descending: bool
+) -> tuple[SortKey, str | None]:
+    """A repository's entry for one sort of the API: its key, and the row field it reads."""
+    return SortKey(str(sort), column, kind, descending), (None if column is None else column.name)
+
+
 def order_by(key: SortKey, id_column: Any) -> list[Any]:
     by_id = id_column.desc() if key.descending else id_column.asc()
     if key.column is None:

@@ -25,28 +25,22 @@ from weir.core.schemas.states import StateSchema
 from weir.server.db.models import TaskRun, TaskRunState
 from weir.server.db.repos import bulk, dialect_name
 from weir.server.db.repos import filters as where
-from weir.server.db.repos.pagination import SortKey, next_cursor, paginate
+from weir.server.db.repos.pagination import SortKey, next_cursor, paginate, sort_entry
 
 _runs = cast(sa.Table, TaskRun.__table__)
 _states = cast(sa.Table, TaskRunState.__table__)
 _c = _runs.c
 
+_S = TaskRunSort
 SORTS: dict[TaskRunSort, tuple[SortKey, str | None]] = {
-    TaskRunSort.ID_DESC: (SortKey("ID_DESC", None, "id", True), None),
-    TaskRunSort.EXPECTED_START_TIME_ASC: (
-        # task runs have no expected start; their start time stands in
-        SortKey("EXPECTED_START_TIME_ASC", _c.start_time, "time", False),
-        "start_time",
+    _S.ID_DESC: sort_entry(_S.ID_DESC, None, "id", True),
+    # task runs have no expected start; their start time stands in
+    _S.EXPECTED_START_TIME_ASC: sort_entry(
+        _S.EXPECTED_START_TIME_ASC, _c.start_time, "time", False
     ),
-    TaskRunSort.START_TIME_ASC: (
-        SortKey("START_TIME_ASC", _c.start_time, "time", False),
-        "start_time",
-    ),
-    TaskRunSort.START_TIME_DESC: (
-        SortKey("START_TIME_DESC", _c.start_time, "time", True),
-        "start_time",
-    ),
-    TaskRunSort.END_TIME_DESC: (SortKey("END_TIME_DESC", _c.end_time, "time", True), "end_time"),
+    _S.START_TIME_ASC: sort_entry(_S.START_TIME_ASC, _c.start_time, "time", False),
+    _S.START_TIME_DESC: sort_entry(_S.START_TIME_DESC, _c.start_time, "time", True),
+    _S.END_TIME_DESC: sort_entry(_S.END_TIME_DESC, _c.end_time, "time", True),
 }
 
 _UPDATED_ON_CONFLICT = (
