@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -44,44 +43,36 @@ def bench(n):
         noop()
     LOOPS.append(time.perf_counter() - t)
 
-calls, states = [], []
+calls = []
 for _ in range(2):
     t = time.perf_counter()
-    states.append(bench(N, return_state=True))
+    bench(N)
     calls.append(time.perf_counter() - t)
 out = {"import_s": import_s, "call_s": calls, "loop_s": LOOPS, "kept": None}
+def count_kept(http):  # wait (up to COUNT_WAIT) for each run's N task runs; record counts
+    kept, waited = [], []
+    for run_id in RUN_IDS:
+        body = {"flow_runs": {"id": {"any_": [run_id]}}}
+        t = time.perf_counter()
+        while True:
+            n = http.post("/task_runs/count", json=body).json()
+            if n >= N or time.perf_counter() - t > COUNT_WAIT:
+                break
+            time.sleep(0.02)
+        kept.append(n)
+        waited.append(time.perf_counter() - t)
+    out["kept"], out["kept_wait_s"] = kept, waited
+
 API = os.environ.get(PKG.upper() + "_API_URL")
 if API:  # a server of our own: count with the same Prefect-shaped filter on both sides
     import httpx
-    kept, waited = [], []
     with httpx.Client(base_url=API, timeout=30) as client:
-        for run_id in RUN_IDS:
-            body = {"flow_runs": {"id": {"any_": [run_id]}}}
-            t = time.perf_counter()
-            while True:
-                n = client.post("/task_runs/count", json=body).json()
-                if n >= N or time.perf_counter() - t > COUNT_WAIT:
-                    break
-                time.sleep(0.02)
-            kept.append(n)
-            waited.append(time.perf_counter() - t)
-    out["kept"], out["kept_wait_s"] = kept, waited
-elif PKG == "prefect":
+        count_kept(client)
+elif PKG == "prefect":  # Prefect's temporary server, through its own client
     from prefect.client.orchestration import get_client
-    kept, waited = [], []
     with get_client(sync_client=True) as client:
         out["api_url"] = str(client.api_url)
-        for state in states:
-            body = {"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}}
-            t = time.perf_counter()
-            while True:
-                n = client._client.post("/task_runs/count", json=body).json()
-                if n >= N or time.perf_counter() - t > COUNT_WAIT:
-                    break
-                time.sleep(0.25)
-            kept.append(n)
-            waited.append(time.perf_counter() - t)
-    out["kept"], out["kept_wait_s"] = kept, waited
+        count_kept(client._client)
 print("@@BENCH " + json.dumps(out), flush=True)
 """
 
@@ -224,12 +215,6 @@ def run_snippet(
             return json.loads(line[len(MARK) :])
     tail = "\n".join(text.splitlines()[-15:])
     raise RuntimeError(f"snippet exited {proc.returncode} without a result:\n{tail}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> float:

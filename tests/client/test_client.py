@@ -5,7 +5,6 @@ basic auth and CSRF work, and the blocking client is the async one on a private 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -15,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from tests.servers import serve, weir_app
 from weir.client import RetryPolicy, SyncWeirClient, WeirClient
 from weir.core.schemas.filters import (
     AnyId,
@@ -36,40 +35,9 @@ from weir.exceptions import (
     ServerUnreachable,
     Unauthorized,
 )
+from weir.testing.server import free_port
 
 FAST_RETRIES = RetryPolicy(attempts=5, base=0.01, cap=0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(app: Any, port: int | None = None) -> tuple[uvicorn.Server, str]:
-    """Serve an ASGI app with uvicorn in a daemon thread; return the server and its API URL."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="auto"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server, f"http://127.0.0.1:{port}/api"
-
-
-def weir_app(tmp_path: Path, **server_settings: Any) -> Any:
-    try:
-        from weir.server.app import create_app
-    except ImportError as exc:  # the server is written alongside this client
-        pytest.skip(f"weir.server.app.create_app is not importable yet: {exc}")
-    from weir.settings import Settings
-
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'weir.db'}"
-    settings = Settings(home=tmp_path, server={"database_url": database_url, **server_settings})
-    return create_app(settings)
 
 
 @pytest.fixture

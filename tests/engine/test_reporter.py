@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.servers import serve, weir_app
 from weir import flow, get_run_logger, task
 from weir.client import SyncWeirClient
 from weir.core.schemas.filters import (
@@ -34,37 +34,9 @@ from weir.core.schemas.runs import FlowRun
 from weir.core.states import StateType
 from weir.engine.reporter import shutdown_reporter
 from weir.settings import reset_settings
+from weir.testing.server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def weir_app(tmp_path: Path) -> Any:
-    try:
-        from weir.server.app import create_app
-    except ImportError as exc:  # the server is written alongside the reporter
-        pytest.skip(f"weir.server.app.create_app is not importable yet: {exc}")
-    from weir.settings import Settings
-
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'weir.db'}"
-    return create_app(Settings(home=tmp_path, server={"database_url": database_url}))
-
-
-def serve(app: Any, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server
 
 
 @pytest.fixture
@@ -84,7 +56,7 @@ def api_url(port: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def server(api_url: str, port: int, tmp_path: Path) -> Iterator[uvicorn.Server]:
-    running = serve(weir_app(tmp_path), port)
+    running, _ = serve(weir_app(tmp_path), port)
     yield running
     shutdown_reporter()  # before the server goes, so its last records are not lost
     running.should_exit = True
@@ -241,7 +213,7 @@ def test_a_server_that_comes_up_mid_run_gets_every_record(
 
     @flow
     def patient() -> int:
-        threading.Timer(0.5, lambda: servers.append(serve(app, port))).start()
+        threading.Timer(0.5, lambda: servers.append(serve(app, port)[0])).start()
         return sum(step(i) for i in range(100))
 
     try:
