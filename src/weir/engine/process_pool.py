@@ -29,6 +29,7 @@ from weir.core.runs import FlowRun
 from weir.core.states import State
 from weir.engine.contexts import FlowRunContext, flow_run_context
 from weir.engine.futures import WeirFuture, resolve_inputs
+from weir.engine.recording import NULL_RECORDER
 from weir.engine.task_runners import TaskRunner
 from weir.exceptions import CrashedRun, TaskRunnerError, UpstreamTaskError
 
@@ -83,7 +84,9 @@ class ProcessPoolTaskRunner(TaskRunner):
             return reject_task_run(
                 task, parameters, task_run_id, states.NotReady(message=str(exc), data=exc)
             )
-        job = (task, resolved, task_run_id, map_index, _snapshot(flow_run_context.get()))
+        ctx = flow_run_context.get()
+        recording = ctx is not None and ctx.recorder is not NULL_RECORDER
+        job = (task, resolved, task_run_id, map_index, _snapshot(ctx), recording)
         try:
             payload = cloudpickle.dumps(job)
         except Exception as exc:
@@ -197,8 +200,14 @@ def _run_in_worker(payload: bytes) -> tuple[bytes, str]:
     from weir.engine.logging import setup_logging
     from weir.engine.task_engine import run_task_async, run_task_sync
 
-    task, parameters, task_run_id, map_index, flow_ctx = cloudpickle.loads(payload)
+    task, parameters, task_run_id, map_index, flow_ctx, recording = cloudpickle.loads(payload)
     setup_logging()
+    if recording and flow_ctx is not None:
+        # the parent reports to an API: this worker reports its task runs there itself
+        # (the environment, home and profile it inherited name the same API)
+        from weir.engine.recording import recorder_for_new_flow_run
+
+        flow_ctx.recorder = recorder_for_new_flow_run()
     token = flow_run_context.set(flow_ctx)
     options: dict[str, Any] = {
         "task_run_id": task_run_id,
@@ -212,6 +221,8 @@ def _run_in_worker(payload: bytes) -> tuple[bytes, str]:
             state = run_task_sync(task, parameters, **options)
     finally:
         flow_run_context.reset(token)
+        if flow_ctx is not None:
+            flow_ctx.recorder.flush()  # stored before the parent's flow run can end
     summary = f"Task {task.name!r} ended {state.name}: {state.message or ''}".rstrip(": ")
     try:
         return bytes(cloudpickle.dumps(state)), summary

@@ -238,3 +238,43 @@ def test_wrong_credentials_do_not_stop_the_flow_and_are_reported_once(tmp_path: 
     assert len(set(first_lines)) == len(first_lines)  # each kind of refusal logged once
     assert len(refusals) < 10
     assert "Authentication required" in result.stderr
+
+
+def test_task_runs_in_process_pool_workers_are_recorded_too(tmp_path: Path) -> None:
+    script = tmp_path / "crunch.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os, sys, urllib.request
+            from weir import flow, task, runtime, ProcessPoolTaskRunner
+
+            @task
+            def crunch(n: int) -> int:
+                return n * n
+
+            @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+            def numbers() -> str:
+                assert sum(crunch.map(range(6)).result()) == 55
+                return runtime.flow_run.id
+
+            if __name__ == "__main__":
+                run_id = numbers()
+                body = json.dumps({"flow_runs": {"id": {"any_": [run_id]}}}).encode()
+                request = urllib.request.Request(
+                    os.environ["WEIR_API_URL"] + "/task_runs/count", data=body,
+                    headers={"content-type": "application/json"}, method="POST",
+                )
+                print("COUNT", urllib.request.urlopen(request).read().decode())
+            """
+        )
+    )
+    with temporary_server() as server:
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "COUNT 6" in result.stdout  # stored when the flow returned, not later
