@@ -41,6 +41,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 _SECRET_MARKERS = ("AUTH", "SECRET", "PASSWORD", "TOKEN", "KEY")
 
 
+def is_secret(env_name: str) -> bool:
+    """Whether a setting's value must not be shown (credentials, tokens, keys)."""
+    return any(marker in env_name.upper() for marker in _SECRET_MARKERS)
+
+
 class _Group(BaseModel):
     # Unknown WEIR_* variables (from a newer weir, say) are ignored, not fatal.
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -242,7 +247,7 @@ def describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()
     for error in exc.errors():
         loc = prefix + tuple(str(part) for part in error["loc"][:2])
         name = (ENV_PREFIX + "_".join(loc)).upper()
-        shown = "" if any(m in name for m in _SECRET_MARKERS) else f"={error.get('input')!r}"
+        shown = "" if is_secret(name) else f"={error.get('input')!r}"
         sentences.append(f"{name}{shown} is invalid: {error['msg']}")
     return (
         "; ".join(sentences) + ". Set a valid value in the environment, .env or the active profile."

@@ -8,11 +8,11 @@ from weir.cli.output import exit_with_error, print_json
 
 app = typer.Typer(help="View and change settings in your profiles.", no_args_is_help=True)
 
-_SECRET_MARKERS = ("AUTH", "SECRET", "PASSWORD", "TOKEN", "KEY")
-
 
 def _mask(key: str, value: object) -> object:
-    return "********" if any(m in key for m in _SECRET_MARKERS) and value else value
+    from weir.settings import is_secret
+
+    return "********" if is_secret(key) and value else value
 
 
 @app.command("view")

@@ -74,13 +74,3 @@ def state_to_schema(state: State, **details: Any) -> StateSchema:
         state_details=StateDetails(scheduled_time=state.scheduled_time, **details),
         data=reference,
     )
-
-
-def schema_to_state(schema: StateSchema) -> State:
-    return State(
-        schema.type,
-        schema.name,
-        schema.message,
-        timestamp=schema.timestamp,
-        scheduled_time=schema.state_details.scheduled_time,
-    )

@@ -114,11 +114,6 @@ async def insert_state(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(_INSERT_STATE, values)
 
 
-async def project_of(session: AsyncSession, flow_run_id: uuid.UUID) -> uuid.UUID | None:
-    result = await session.execute(sa.select(_c.project_id).where(_c.id == flow_run_id))
-    return result.scalar_one_or_none()
-
-
 async def read(
     session: AsyncSession, project_id: uuid.UUID, flow_run_id: uuid.UUID
 ) -> dict[str, Any] | None:
