@@ -74,3 +74,8 @@ def state_to_schema(state: State, **details: Any) -> StateSchema:
         state_details=StateDetails(scheduled_time=state.scheduled_time, **details),
         data=reference,
     )
+
+
+def state_name(state: StateSchema) -> str:
+    """The state's name, or its type's (`Completed` for COMPLETED) when it has none."""
+    return state.name or state.type.value.capitalize()

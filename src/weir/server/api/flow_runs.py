@@ -30,6 +30,7 @@ from weir.core.schemas.states import (
     OrchestrationStatus,
     StateDetails,
     StateSchema,
+    state_name,
 )
 from weir.core.states import StateType
 from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, ProjectDep, ProjectRef
@@ -201,7 +202,7 @@ def _initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, d
     if decision.status is not OrchestrationStatus.ACCEPT:
         raise ApiError(422, f"The initial state was refused: {decision.reason}")
     state = transition.proposed
-    state.name = state.name or state.type.value.capitalize()
+    state.name = state_name(state)
     state.timestamp = state.timestamp or now
     state.id = new_id()
     blank = FlowRunRow(run_count=0, total_run_time=0.0, version=0)

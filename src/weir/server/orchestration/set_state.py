@@ -24,6 +24,7 @@ from weir.core.schemas.states import (
     OrchestrationStatus,
     StateDetails,
     StateSchema,
+    state_name,
 )
 from weir.core.states import TERMINAL_TYPES, StateType
 from weir.server.db.models import FlowRun, FlowRunState
@@ -69,7 +70,7 @@ async def set_flow_run_state(
                 status=decision.status, state=current_state(row), details=decision.details()
             )
         state = transition.proposed
-        state.name = state.name or state.type.value.capitalize()
+        state.name = state_name(state)
         if state.timestamp is None:
             state.timestamp = now
         state.id = new_id()
@@ -97,7 +98,7 @@ def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:
     assert state.timestamp is not None
     values: dict[str, Any] = {
         "state_type": state.type.value,
-        "state_name": state.name or state.type.value.capitalize(),
+        "state_name": state_name(state),
         "state_message": state.message,
         "state_timestamp": state.timestamp,
         "state_details": state.state_details.model_dump(mode="json", exclude_none=True),
@@ -130,7 +131,7 @@ def history_values(flow_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]
         "id": state.id or new_id(),
         "flow_run_id": flow_run_id,
         "type": state.type.value,
-        "name": state.name or state.type.value.capitalize(),
+        "name": state_name(state),
         "message": state.message,
         "timestamp": state.timestamp,
         "state_details": state.state_details.model_dump(mode="json", exclude_none=True),

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from weir.core.schemas.filters import TaskRunFilterRequest, TaskRunSort
 from weir.core.schemas.runs import TaskRunUpsert
-from weir.core.schemas.states import StateSchema
+from weir.core.schemas.states import StateSchema, state_name
 from weir.server.db.models import TaskRun, TaskRunState
 from weir.server.db.repos import bulk, dialect_name
 from weir.server.db.repos import filters as where
@@ -131,7 +131,7 @@ def _run_row(
         "task_key": run.task_key,
         "tags": run.tags,
         "state_type": state.type.value,
-        "state_name": state.name or state.type.value.capitalize(),
+        "state_name": state_name(state),
         "state_message": state.message,
         "state_timestamp": state.timestamp,
         "state_data": state.data,
@@ -149,7 +149,7 @@ def _run_row(
 def _state_row(task_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]:
     assert state.timestamp is not None
     type_ = state.type.value
-    name = state.name or type_.capitalize()
+    name = state_name(state)
     state_id = state.id or _state_id(task_run_id, f"{type_}|{name}|{state.timestamp.isoformat()}")
     return {
         "id": state_id,
