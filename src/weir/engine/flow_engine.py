@@ -23,7 +23,7 @@ from weir.core.states import State, StateType
 from weir.engine.contexts import FlowRunContext, current_tags, flow_run_context, task_run_context
 from weir.engine.futures import WeirFuture, resolve_inputs
 from weir.engine.hooks import Hook, run_hooks_async, run_hooks_sync
-from weir.engine.recording import NULL_RECORDER, recorder_for_new_flow_run
+from weir.engine.recording import recorder_for_new_flow_run
 from weir.engine.retries import delay_for
 from weir.engine.timeouts import TimeoutHandle, async_timeout, sync_timeout, timeout_message
 from weir.exceptions import (
@@ -141,8 +141,8 @@ class FlowRunEngine:
         """Move the run to RUNNING; False if the API refused (the run is then stopped)."""
         run = self.flow_run
         run.run_count += 1
-        if run.run_count > 1 and self.context.recorder is not NULL_RECORDER:
-            self._set_state(states.Pending())  # the API's path from AwaitingRetry to Retrying
+        if run.run_count > 1:  # AwaitingRetry -> Pending -> Retrying, the table's path
+            self._set_state(states.Pending())
         state = states.Running() if run.run_count == 1 else states.Retrying()
         if run.start_time is None:
             run.start_time = state.timestamp
