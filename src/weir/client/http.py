@@ -15,15 +15,19 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from weir.client.auth import WeirAuth
+from weir.client.concurrency import ConcurrencyAPI
+from weir.client.deployments import DeploymentsAPI
+from weir.client.resource import adapter, parse
 from weir.client.retries import (
     RETRY_ERRORS,
     RETRY_STATUSES,
     RetryPolicy,
     describe_connection_error,
 )
+from weir.client.work_pools import WorkPoolsAPI
 from weir.core.schemas.filters import (
     FlowFilterRequest,
     FlowRunFilterRequest,
@@ -73,17 +77,9 @@ _ERRORS: dict[int, type[APIError]] = {
     409: ObjectAlreadyExists,
     422: BadRequest,
 }
-_adapters: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _adapter(kind: Any) -> TypeAdapter[Any]:
-    adapter = _adapters.get(kind)
-    if adapter is None:
-        adapter = _adapters[kind] = TypeAdapter(kind)
-    return adapter
-
-
-class WeirClient:
+class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI):
     """The weir API over HTTP. Use as `async with WeirClient.from_settings() as client:`."""
 
     def __init__(
@@ -135,10 +131,10 @@ class WeirClient:
 
     async def create_project(self, name: str, description: str | None = None) -> Project:
         body = ProjectCreate(name=name, description=description)
-        return _parse(Project, await self._send("POST", "projects/", body=body))
+        return parse(Project, await self._send("POST", "projects/", body=body))
 
     async def read_projects(self) -> list[Project]:
-        return _parse(list[Project], await self._send("GET", "projects/"))
+        return parse(list[Project], await self._send("GET", "projects/"))
 
     async def delete_project(self, name: str) -> None:
         await self._send("DELETE", f"projects/{name}")
@@ -146,19 +142,19 @@ class WeirClient:
     # -- flows -----------------------------------------------------------------------
     async def create_flow(self, name: str, tags: Sequence[str] = ()) -> Flow:
         body = FlowCreate(name=name, tags=list(tags))
-        return _parse(Flow, await self._send("POST", "flows/", body=body))
+        return parse(Flow, await self._send("POST", "flows/", body=body))
 
     async def read_flows(self, filter: FlowFilterRequest | None = None) -> list[Flow]:
         body = filter or FlowFilterRequest()
-        return _parse(list[Flow], await self._send("POST", "flows/filter", body=body))
+        return parse(list[Flow], await self._send("POST", "flows/filter", body=body))
 
     # -- flow runs -------------------------------------------------------------------
     async def create_flow_run(self, flow_run: FlowRunCreate) -> FlowRun:
         """Create a flow run; with a client-chosen `id`, creating it again is harmless."""
-        return _parse(FlowRun, await self._send("POST", "flow_runs/", body=flow_run))
+        return parse(FlowRun, await self._send("POST", "flow_runs/", body=flow_run))
 
     async def read_flow_run(self, flow_run_id: RunId) -> FlowRun:
-        return _parse(FlowRun, await self._send("GET", f"flow_runs/{flow_run_id}"))
+        return parse(FlowRun, await self._send("GET", f"flow_runs/{flow_run_id}"))
 
     async def read_flow_runs(self, filter: FlowRunFilterRequest | None = None) -> list[FlowRun]:
         return (await self.read_flow_runs_page(filter))[0]
@@ -169,7 +165,7 @@ class WeirClient:
         """One page of flow runs and the cursor of the next page (None after the last)."""
         body = filter or FlowRunFilterRequest()
         response = await self._send("POST", "flow_runs/filter", body=body)
-        return _parse(list[FlowRun], response), response.headers.get(CURSOR_HEADER) or None
+        return parse(list[FlowRun], response), response.headers.get(CURSOR_HEADER) or None
 
     async def iter_flow_runs(
         self, filter: FlowRunFilterRequest | None = None
@@ -194,10 +190,10 @@ class WeirClient:
         """Propose `state`; the answer says whether the server accepted it."""
         body = SetStateRequest(state=state, force=force)
         response = await self._send("POST", f"flow_runs/{flow_run_id}/set_state", body=body)
-        return _parse(OrchestrationResult, response)
+        return parse(OrchestrationResult, response)
 
     async def read_flow_run_states(self, flow_run_id: RunId) -> list[StateSchema]:
-        return _parse(list[StateSchema], await self._send("GET", f"flow_runs/{flow_run_id}/states"))
+        return parse(list[StateSchema], await self._send("GET", f"flow_runs/{flow_run_id}/states"))
 
     async def delete_flow_run(self, flow_run_id: RunId) -> None:
         await self._send("DELETE", f"flow_runs/{flow_run_id}")
@@ -212,7 +208,7 @@ class WeirClient:
 
     async def read_task_runs(self, filter: TaskRunFilterRequest | None = None) -> list[TaskRun]:
         body = filter or TaskRunFilterRequest()
-        return _parse(list[TaskRun], await self._send("POST", "task_runs/filter", body=body))
+        return parse(list[TaskRun], await self._send("POST", "task_runs/filter", body=body))
 
     async def create_logs(self, logs: Sequence[LogCreate] | bytes) -> None:
         """Store up to 1,000 log lines (or a JSON array of them, already serialised)."""
@@ -221,7 +217,7 @@ class WeirClient:
 
     async def read_logs(self, filter: LogFilterRequest | None = None) -> list[Log]:
         body = filter or LogFilterRequest()
-        return _parse(list[Log], await self._send("POST", "logs/filter", body=body))
+        return parse(list[Log], await self._send("POST", "logs/filter", body=body))
 
     async def stream_logs(self, flow_run_id: RunId, follow: bool = True) -> AsyncIterator[Log]:
         """The flow run's log lines as the server streams them (Server-Sent Events: `log`
@@ -258,6 +254,7 @@ class WeirClient:
         content: bytes | None = None,
         check: bool = True,
         retry: bool = True,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
         if body is not None:
             content = body.model_dump_json(exclude_none=True).encode()
@@ -266,7 +263,13 @@ class WeirClient:
         for attempt in range(attempts):
             last = attempt + 1 >= attempts
             try:
-                response = await self._http.request(method, path, content=content, headers=headers)
+                response = await self._http.request(
+                    method,
+                    path,
+                    content=content,
+                    headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if read_timeout is None else read_timeout,
+                )
             except RETRY_ERRORS as exc:
                 if last:
                     raise self._unreachable(exc) from None
@@ -314,11 +317,7 @@ def settings_options(
 def _json_array(kind: Any, items: Sequence[BaseModel] | bytes) -> bytes:
     if isinstance(items, bytes):
         return items
-    return _adapter(kind).dump_json(list(items), exclude_none=True)
-
-
-def _parse(kind: Any, response: httpx.Response) -> Any:
-    return _adapter(kind).validate_json(response.content)
+    return adapter(kind).dump_json(list(items), exclude_none=True)
 
 
 def _raise_for_status(response: httpx.Response) -> None:

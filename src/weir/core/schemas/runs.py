@@ -76,6 +76,12 @@ class FlowRun(ResponseModel):
     parent_flow_run_id: uuid.UUID | None = None
     parent_task_run_id: uuid.UUID | None = None
     deployment_id: uuid.UUID | None = None
+    work_pool_id: uuid.UUID | None = None
+    work_queue_id: uuid.UUID | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    # who holds the run (a worker, or the process running it) and until when
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
     run_count: int = 0
     expected_start_time: datetime | None = None
     start_time: datetime | None = None

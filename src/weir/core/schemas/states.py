@@ -21,6 +21,10 @@ class StateDetails(BaseModel):
     # the flow run's retry policy, so the server's retry rule can apply it
     retries: int | None = None
     retry_delay_seconds: float | None = None
+    # a lease on the run for this long (PENDING / RUNNING): the zombie reaper crashes
+    # it unless renewed (`POST /api/flow_runs/{id}/lease`)
+    lease_seconds: float | None = None
+    lease_owner: str | None = None
 
 
 class StateSchema(ResponseModel):

@@ -52,6 +52,11 @@ FLOW_RUN_DEFAULTS: dict[str, Any] = {
     "total_run_time": 0.0,
     "state_details": {},
     "state_data": None,
+    "work_pool_id": None,
+    "work_queue_id": None,
+    "job_variables": {},
+    "lease_owner": None,
+    "lease_expires": None,
 }
 
 
@@ -111,6 +116,11 @@ def _page_item(row: dict[str, Any], project: str) -> dict[str, Any]:
         "parent_flow_run_id": row["parent_flow_run_id"],
         "parent_task_run_id": row["parent_task_run_id"],
         "deployment_id": row["deployment_id"],
+        "work_pool_id": row["work_pool_id"],
+        "work_queue_id": row["work_queue_id"],
+        "job_variables": _json_text(row["job_variables"]) or {},
+        "lease_owner": row["lease_owner"],
+        "lease_expires": row["lease_expires"],
         "run_count": row["run_count"],
         "expected_start_time": row["expected_start_time"],
         "start_time": row["start_time"],

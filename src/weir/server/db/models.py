@@ -86,6 +86,10 @@ class FlowRun(Base):
         sa.Index(None, "project_id", "name"),
         sa.Index(None, "parent_flow_run_id"),
         sa.Index(None, "deployment_id"),
+        # the claim: SCHEDULED runs of one pool, by queue and time
+        sa.Index(None, "work_pool_id", "state_type", "expected_start_time"),
+        # the zombie reaper: leases that lapsed
+        sa.Index(None, "lease_expires"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -111,6 +115,14 @@ class FlowRun(Base):
     start_time: Mapped[datetime | None] = mapped_column(Timestamp)
     end_time: Mapped[datetime | None] = mapped_column(Timestamp)
     total_run_time: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    # where a deployment run waits for a worker, and what it overrides of the job
+    work_pool_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    work_queue_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    job_variables: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    # liveness: who holds the run (a worker's name, or the process running it) and
+    # until when; the zombie reaper crashes runs whose lease lapsed
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    lease_expires: Mapped[datetime | None] = mapped_column(Timestamp)
     # bumped on every state change: two writers cannot both win
     version: Mapped[int] = mapped_column(sa.Integer, default=0)
     created: Mapped[datetime] = mapped_column(Timestamp)
@@ -208,3 +220,139 @@ class Log(Base):
     level: Mapped[int] = mapped_column(sa.SmallInteger)
     message: Mapped[str] = mapped_column(sa.Text)
     timestamp: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WorkPool(Base):
+    __tablename__ = "work_pools"
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    type: Mapped[str] = mapped_column(sa.String(64))
+    base_job_template: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_paused: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    concurrency_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WorkQueue(Base):
+    __tablename__ = "work_queues"
+    __table_args__ = (sa.UniqueConstraint("work_pool_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    work_pool_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("work_pools.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    # lower goes first
+    priority: Mapped[int] = mapped_column(sa.Integer, default=1)
+    concurrency_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    is_paused: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    last_polled: Mapped[datetime | None] = mapped_column(Timestamp)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    __table_args__ = (sa.UniqueConstraint("work_pool_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    work_pool_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("work_pools.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    last_heartbeat_time: Mapped[datetime] = mapped_column(Timestamp)
+    heartbeat_interval_seconds: Mapped[float] = mapped_column(sa.Float, default=30.0)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        sa.UniqueConstraint("flow_id", "name"),
+        sa.Index(None, "project_id", "name"),
+        sa.Index(None, "work_pool_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    flow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("flows.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    version: Mapped[str | None] = mapped_column(sa.String(200))
+    entrypoint: Mapped[str | None] = mapped_column(sa.String(1000))
+    path: Mapped[str | None] = mapped_column(sa.Text)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    parameter_openapi_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    enforce_parameter_schema: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    work_pool_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("work_pools.id", ondelete="SET NULL")
+    )
+    work_queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("work_queues.id", ondelete="SET NULL")
+    )
+    job_variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pull_steps: Mapped[list[Any] | None] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    concurrency_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    # ENQUEUE (wait for a slot) or CANCEL_NEW
+    collision_strategy: Mapped[str] = mapped_column(sa.String(16), default="ENQUEUE")
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class DeploymentSchedule(Base):
+    __tablename__ = "deployment_schedules"
+    __table_args__ = (sa.Index(None, "deployment_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("deployments.id", ondelete="CASCADE")
+    )
+    # {"cron": ..., "timezone": ..., "day_or": ...} | {"interval": ...} | {"rrule": ...}
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    slug: Mapped[str | None] = mapped_column(sa.String(200))
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ConcurrencyLimit(Base):
+    """A named number of slots: `tag:<tag>` limits task runs with that tag; any other
+    name is a global limit taken with `concurrency(name)` in flow code."""
+
+    __tablename__ = "concurrency_limits"
+    __table_args__ = (sa.UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    project_id: Mapped[uuid.UUID] = _project_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    limit: Mapped[int] = mapped_column(sa.Integer)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(Timestamp)
+    updated: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ConcurrencySlot(Base):
+    """Slots held on a limit: a lease that expires unless its holder renews it."""
+
+    __tablename__ = "concurrency_slots"
+    __table_args__ = (sa.Index(None, "limit_id", "expires"), sa.Index(None, "holder"))
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    limit_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("concurrency_limits.id", ondelete="CASCADE")
+    )
+    holder: Mapped[str] = mapped_column(sa.String(200))
+    occupy: Mapped[int] = mapped_column(sa.Integer, default=1)
+    expires: Mapped[datetime] = mapped_column(Timestamp)

@@ -10,7 +10,7 @@ owns the transaction.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,6 +106,7 @@ def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:
         "version": row.version + 1,
         "updated": now,
     }
+    details = state.state_details
     if row.state_type == StateType.RUNNING.value and row.state_timestamp is not None:
         values["total_run_time"] = row.total_run_time + max(
             (state.timestamp - row.state_timestamp).total_seconds(), 0.0
@@ -114,11 +115,15 @@ def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:
         values["run_count"] = row.run_count + 1
         if row.start_time is None:
             values["start_time"] = state.timestamp
-        details = state.state_details
         if details.retries is not None:
             values["retries"] = details.retries
         if details.retry_delay_seconds is not None:
             values["retry_delay_seconds"] = details.retry_delay_seconds
+    if state.type in TERMINAL_TYPES or state.type is StateType.SCHEDULED:
+        values["lease_owner"] = values["lease_expires"] = None
+    elif details.lease_seconds is not None:
+        values["lease_expires"] = now + timedelta(seconds=details.lease_seconds)
+        values["lease_owner"] = details.lease_owner
     if state.type in TERMINAL_TYPES:
         values["end_time"] = state.timestamp
     if state.type is StateType.SCHEDULED and state.state_details.scheduled_time is not None:

@@ -58,7 +58,7 @@ def _select_runs() -> sa.Select[Any]:
 # What a page of runs sends (not project_id, the retry policy or version), its flow's
 # name joined in. The JSON columns come back as their JSON text: the API copies it
 # into the answer, so a page of 200 runs parses and re-encodes no JSON.
-PAGE_JSON_COLUMNS = ("state_details", "state_data", "parameters", "tags")
+PAGE_JSON_COLUMNS = ("state_details", "state_data", "parameters", "tags", "job_variables")
 _PAGE_COLUMNS = (
     "id",
     "name",
@@ -70,6 +70,10 @@ _PAGE_COLUMNS = (
     "parent_flow_run_id",
     "parent_task_run_id",
     "deployment_id",
+    "work_pool_id",
+    "work_queue_id",
+    "lease_owner",
+    "lease_expires",
     "run_count",
     "expected_start_time",
     "start_time",
