@@ -77,6 +77,18 @@ class TasksSettings(_Group):
     thread_pool_max_workers: int | None = Field(default=None, ge=1)
 
 
+class WorkerSettings(_Group):
+    """`weir worker start` and the runs it starts (WEIR_WORKER_*)."""
+
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    # a run's lease: renewed every third of it; lapsed, the run is crashed
+    lease_seconds: float = Field(default=30.0, ge=1)
+    # how long one claim request waits on the server for a run (a long poll)
+    claim_wait_seconds: float = Field(default=30.0, gt=0, le=60)
+    # on SIGTERM: how long running flows may take to finish before they are stopped
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+
 class ServerSettings(_Group):
     """The server's own settings (`weir server start`)."""
 
@@ -86,6 +98,14 @@ class ServerSettings(_Group):
     api_auth_string: SecretStr | None = None  # "user:pass" turns on HTTP basic auth
     csrf_protection_enabled: bool = False
     csrf_token_expiration_seconds: int = Field(default=3600, ge=60)
+    # the zombie reaper's pass interval (runs whose lease lapsed become CRASHED)
+    zombie_reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    # the scheduler: runs are created ahead for every active schedule, at least
+    # `min_runs` of them and none further ahead than `max_horizon_seconds`
+    scheduler_interval_seconds: float = Field(default=10.0, gt=0)
+    scheduler_min_runs: int = Field(default=3, ge=1)
+    scheduler_max_runs: int = Field(default=100, ge=1)
+    scheduler_max_horizon_seconds: float = Field(default=100 * 24 * 3600, gt=0)
 
 
 def _default_home() -> Path:
@@ -130,6 +150,7 @@ class Settings(_Bootstrap):
     results: ResultsSettings = ResultsSettings()
     tasks: TasksSettings = TasksSettings()
     server: ServerSettings = ServerSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(

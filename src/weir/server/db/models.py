@@ -90,6 +90,8 @@ class FlowRun(Base):
         sa.Index(None, "work_pool_id", "state_type", "expected_start_time"),
         # the zombie reaper: leases that lapsed
         sa.Index(None, "lease_expires"),
+        # the scheduler's key: one run per (deployment, schedule, scheduled time)
+        sa.Index(None, "deployment_id", "idempotency_key", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -123,6 +125,9 @@ class FlowRun(Base):
     # until when; the zombie reaper crashes runs whose lease lapsed
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
     lease_expires: Mapped[datetime | None] = mapped_column(Timestamp)
+    # unique per deployment: the scheduler's `scheduled <schedule id> <time>` makes its
+    # inserts idempotent across restarts and replicas
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
     # bumped on every state change: two writers cannot both win
     version: Mapped[int] = mapped_column(sa.Integer, default=0)
     created: Mapped[datetime] = mapped_column(Timestamp)

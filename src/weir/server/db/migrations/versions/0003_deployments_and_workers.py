@@ -167,11 +167,19 @@ def upgrade() -> None:
         batch.add_column(sa.Column("job_variables", JSON, nullable=True))
         batch.add_column(sa.Column("lease_owner", sa.String(200), nullable=True))
         batch.add_column(sa.Column("lease_expires", TIMESTAMP, nullable=True))
+        batch.add_column(sa.Column("idempotency_key", sa.String(200), nullable=True))
     _index("flow_runs", "lease_expires")
+    op.create_index(
+        op.f("ix_flow_runs__deployment_id_idempotency_key"),
+        "flow_runs",
+        ["deployment_id", "idempotency_key"],
+        unique=True,
+    )
     _index("flow_runs", "work_pool_id", "state_type", "expected_start_time")
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_flow_runs__deployment_id_idempotency_key"), "flow_runs")
     op.drop_index(op.f("ix_flow_runs__work_pool_id_state_type_expected_start_time"), "flow_runs")
     op.drop_index(op.f("ix_flow_runs__lease_expires"), "flow_runs")
     with op.batch_alter_table("flow_runs") as batch:
