@@ -36,22 +36,27 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The server on SQLite under ~/.weir at http://127.0.0.1:4200, then the example flows
-# run against it so there is something to look at; Ctrl-C stops it.
+# The server on SQLite under ~/.weir at http://127.0.0.1:4200 with a worker on the
+# `default` work pool; the examples are deployed (examples/weir.yaml) and each is run
+# once, so there is something to look at at once. Ctrl-C stops both.
 WEIR_URL ?= http://127.0.0.1:4200
 run: install
-	@$(BIN)/weir server start & server=$$!; \
-	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	@$(BIN)/weir server start & server=$$!; worker=; \
+	trap 'kill $$worker $$server 2>/dev/null; wait $$worker $$server 2>/dev/null' EXIT; \
 	trap 'exit 130' INT TERM; \
+	export WEIR_API_URL=$(WEIR_URL)/api; \
 	$(BIN)/python -c 'import sys, time, urllib.request; \
 	deadline = time.time() + 30; \
 	exec("while time.time() < deadline:\n try:\n  urllib.request.urlopen(sys.argv[1] + \"/api/health\", timeout=1); sys.exit(0)\n except OSError: time.sleep(0.1)"); \
 	sys.exit(1)' $(WEIR_URL) || { echo "weir server did not start (see above)." >&2; exit 1; }; \
-	for example in examples/*.py; do \
-		echo "==> $$example"; \
-		WEIR_API_URL=$(WEIR_URL)/api $(BIN)/python "$$example" || { echo "$$example failed." >&2; exit 1; }; \
+	$(BIN)/weir work-pool inspect default >/dev/null 2>&1 || $(BIN)/weir work-pool create default --type process || exit 1; \
+	(cd examples && ../$(BIN)/weir deploy --all) || { echo "deploying the examples failed." >&2; exit 1; }; \
+	$(BIN)/weir worker start -p default & worker=$$!; \
+	for deployment in orders-etl/hourly invoice-orders/adhoc close-books/month-end; do \
+		$(BIN)/weir deployment run "$$deployment" || exit 1; \
 	done; \
-	echo "==> weir is running at $(WEIR_URL) (API docs at $(WEIR_URL)/docs); try: .venv/bin/weir flow-run ls. Ctrl-C stops it."; \
+	echo "==> weir is running at $(WEIR_URL) (API docs at $(WEIR_URL)/docs) with a worker on the default pool."; \
+	echo "    try: .venv/bin/weir deployment ls; .venv/bin/weir flow-run ls. Ctrl-C stops it."; \
 	wait $$server
 
 lint: install

@@ -29,12 +29,14 @@ _EXPORTS = {
     "WeirFuture": "weir.engine.futures",
     "allow_failure": "weir.engine.annotations",
     "as_completed": "weir.engine.futures",
+    "concurrency": "weir.engine.concurrency",
     "exponential_backoff": "weir.engine.retries",
     "flow": "weir.engine.flows",
     "get_run_context": "weir.engine.contexts",
     "get_run_logger": "weir.engine.logging",
     "quote": "weir.engine.annotations",
     "runtime": "weir",
+    "serve": "weir.workers.serve",
     "tags": "weir.engine.contexts",
     "task": "weir.engine.tasks",
     "unmapped": "weir.engine.annotations",
@@ -51,12 +53,14 @@ __all__ = [
     "__version__",
     "allow_failure",
     "as_completed",
+    "concurrency",
     "exponential_backoff",
     "flow",
     "get_run_context",
     "get_run_logger",
     "quote",
     "runtime",
+    "serve",
     "tags",
     "task",
     "unmapped",
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
     from weir import runtime
     from weir.core.states import State
     from weir.engine.annotations import allow_failure, quote, unmapped
+    from weir.engine.concurrency import concurrency
     from weir.engine.contexts import get_run_context, tags
     from weir.engine.flows import Flow, flow
     from weir.engine.futures import WeirFuture, as_completed, wait
@@ -75,6 +80,7 @@ if TYPE_CHECKING:
     from weir.engine.retries import exponential_backoff
     from weir.engine.task_runners import ThreadPoolTaskRunner
     from weir.engine.tasks import Task, task
+    from weir.workers.serve import serve
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,7 @@
 
 WeirException
 ├── ConfigurationError              bad settings, profile or option values
+├── DeploymentConfigError           a bad weir.yaml, entrypoint or pull step
 ├── MissingContextError             called outside a flow or task run
 ├── ParameterTypeError              flow parameters failed validation
 ├── SerializationError              a value could not be serialized or deserialized
@@ -15,6 +16,7 @@ WeirException
 │   ├── CancelledRun                the run was cancelled (raise it to cancel the current run)
 │   └── UpstreamTaskError           an upstream task this one depends on did not complete
 ├── RunTimeout (also TimeoutError)  a flow or task run exceeded its `timeout_seconds`
+├── ConcurrencySlotTimeout (also TimeoutError)  no slot of a concurrency limit in time
 ├── ServerUnreachable               the weir API could not be reached (refused, timed out)
 └── APIError                        the weir API answered an error (`status`, `detail`)
     ├── BadRequest                  400 / 422: the request was invalid
@@ -34,6 +36,11 @@ class WeirException(Exception):
 
 class ConfigurationError(WeirException):
     """A setting, profile or option has a value weir cannot use."""
+
+
+class DeploymentConfigError(WeirException):
+    """A weir.yaml, an entrypoint or a pull step cannot be used; the message names the
+    file, line or step at fault."""
 
 
 class MissingContextError(WeirException):
@@ -86,6 +93,10 @@ class UpstreamTaskError(RunError):
 
 class RunTimeout(WeirException, TimeoutError):
     """A run exceeded its `timeout_seconds`."""
+
+
+class ConcurrencySlotTimeout(WeirException, TimeoutError):
+    """`concurrency(..., timeout_seconds=...)` got no slot before its timeout."""
 
 
 class ServerUnreachable(WeirException):

@@ -1,4 +1,5 @@
-"""`weir flow-run …`: list, inspect, read the logs of and delete flow runs."""
+"""`weir flow-run …`: list, inspect, watch, cancel, retry, read the logs of and delete
+flow runs."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import typer
 
 from weir.cli.api import api_client, duration, parse_id, print_models, print_table, when
 from weir.cli.output import exit_with_error, print_json
+from weir.cli.watch import print_log, watch_and_exit
 
 if TYPE_CHECKING:
-    from weir.core.schemas.runs import Log
+    from weir.core.schemas.runs import FlowRun
+    from weir.core.schemas.states import OrchestrationResult
 
-app = typer.Typer(help="List, inspect and delete flow runs; read their logs.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect, watch, cancel, retry and delete flow runs; read their logs.",
+    no_args_is_help=True,
+)
 
 
 @app.command("ls")
@@ -122,7 +128,7 @@ def logs(
         if tail:
             for line in client.stream_logs(run_id, follow=True):
                 if line.level >= minimum:
-                    _print_log(line)
+                    print_log(line)
             return
         offset = 0
         while True:
@@ -136,15 +142,10 @@ def logs(
                 )
             )
             for line in page:
-                _print_log(line)
+                print_log(line)
             if len(page) < f.MAX_LIMIT:
                 return
             offset += len(page)
-
-
-def _print_log(line: Log) -> None:
-    stamp = line.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
-    typer.echo(f"{stamp} | {logging.getLevelName(line.level):<7} | {line.name} - {line.message}")
 
 
 @app.command("delete")
@@ -155,3 +156,86 @@ def delete(flow_run_ids: list[str] = typer.Argument(..., help="One or more flow 
         for run_id in ids:
             client.delete_flow_run(run_id)
             typer.echo(f"Deleted flow run {run_id}.")
+
+
+@app.command("watch")
+def watch(flow_run_id: str) -> None:
+    """Show a flow run's state changes and log lines as they happen, until it ends; exit
+    with 0 when it COMPLETED, 1 otherwise."""
+    run_id = parse_id(flow_run_id)
+    with api_client() as client:
+        client.read_flow_run(run_id)  # a clear "not found" before anything else
+        watch_and_exit(client, run_id)
+
+
+@app.command("cancel")
+def cancel(flow_run_id: str) -> None:
+    """Cancel a flow run: a scheduled run is cancelled at once; a running one goes to
+    Cancelling and its worker stops it."""
+    from weir.core.schemas.states import StateSchema
+    from weir.core.states import TERMINAL_TYPES, StateType
+
+    run_id = parse_id(flow_run_id)
+    with api_client() as client:
+        run = client.read_flow_run(run_id)
+        if run.state_type in TERMINAL_TYPES:
+            exit_with_error(
+                f"Flow run {run_id} already ended {run.state_name}; there is nothing to cancel."
+            )
+        if run.state_type is StateType.CANCELLING:
+            typer.echo(f"Flow run {run_id} is already being cancelled (Cancelling).")
+            return
+        proposed = StateSchema(
+            type=StateType.CANCELLING, name="Cancelling", message="Cancelled from the CLI."
+        )
+        result = client.set_flow_run_state(run_id, proposed)
+    _print_result(run, result, "cancelled")
+
+
+@app.command("retry")
+def retry(flow_run_id: str) -> None:
+    """Run a deployment's flow run that ended again: it is scheduled now (AwaitingRetry)
+    for a worker of its pool to pick up."""
+    from weir.core.clock import utcnow
+    from weir.core.schemas.states import StateDetails, StateSchema
+    from weir.core.states import StateType
+
+    run_id = parse_id(flow_run_id)
+    with api_client() as client:
+        run = client.read_flow_run(run_id)
+        _check_retryable(run)
+        proposed = StateSchema(
+            type=StateType.SCHEDULED,
+            name="AwaitingRetry",
+            message="Retried from the CLI.",
+            state_details=StateDetails(scheduled_time=utcnow()),
+        )
+        # COMPLETED is left only by an operator's decision: the transition table has no
+        # COMPLETED -> SCHEDULED, so this one is forced
+        force = run.state_type is StateType.COMPLETED
+        result = client.set_flow_run_state(run_id, proposed, force=force)
+    _print_result(run, result, "retried")
+
+
+def _check_retryable(run: FlowRun) -> None:
+    from weir.core.states import TERMINAL_TYPES
+
+    if run.deployment_id is None:
+        exit_with_error(
+            f"Flow run {run.id} has no deployment; only deployment runs can be retried by a "
+            "worker, so run the flow again instead."
+        )
+    if run.state_type not in TERMINAL_TYPES:
+        exit_with_error(
+            f"Flow run {run.id} is {run.state_name}; only a run that ended can be retried."
+        )
+
+
+def _print_result(run: FlowRun, result: OrchestrationResult, verb: str) -> None:
+    from weir.core.schemas.states import OrchestrationStatus, state_name
+
+    if result.status is OrchestrationStatus.ACCEPT and result.state is not None:
+        typer.echo(f"Flow run {run.name!r} ({run.id}) is now {state_name(result.state)}.")
+        return
+    reason = result.details.reason or result.status.value
+    exit_with_error(f"Flow run {run.id} was not {verb}: {reason}")

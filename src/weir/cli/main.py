@@ -13,7 +13,19 @@ import platform
 
 import typer
 
-from weir.cli import config, flow, flow_run, project, server
+from weir.cli import (
+    concurrency_limit,
+    config,
+    deploy,
+    deployment,
+    flow,
+    flow_run,
+    project,
+    server,
+    work_pool,
+    work_queue,
+    worker,
+)
 from weir.cli.output import exit_with_error, print_json
 from weir.exceptions import WeirException
 
@@ -26,11 +38,20 @@ app = typer.Typer(
 )
 
 # Nouns, one module each, registered here in alphabetical order.
+app.add_typer(concurrency_limit.app, name="concurrency-limit")
 app.add_typer(config.app, name="config")
+app.add_typer(deployment.app, name="deployment")
 app.add_typer(flow.app, name="flow")
 app.add_typer(flow_run.app, name="flow-run")
 app.add_typer(project.app, name="project")
 app.add_typer(server.app, name="server")
+app.add_typer(worker.app, name="worker")
+app.add_typer(work_pool.app, name="work-pool")
+app.add_typer(work_queue.app, name="work-queue")
+
+# Commands that are verbs, not nouns.
+app.command("deploy")(deploy.deploy)
+app.command("init")(deploy.init)
 
 
 def weir_version() -> str:

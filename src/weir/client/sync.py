@@ -173,6 +173,7 @@ class SyncWeirClient:
     worker_heartbeat = _blocking(WeirClient.worker_heartbeat)
     delete_worker = _blocking(WeirClient.delete_worker)
     claim_flow_runs = _blocking(WeirClient.claim_flow_runs)
+    claim_deployment_runs = _blocking(WeirClient.claim_deployment_runs)
     renew_flow_run_lease = _blocking(WeirClient.renew_flow_run_lease)
     # deployments
     apply_deployment = _blocking(WeirClient.apply_deployment)

@@ -113,6 +113,17 @@ class WorkPoolsAPI(ResourceAPI):
         )
         return parse(list[ClaimedRun], response)
 
+    async def claim_deployment_runs(self, claim: ClaimRequest) -> list[ClaimedRun]:
+        """Claim due runs of the pool-less deployments `claim.deployment_ids` (what a
+        `flow.serve()` process serves), long-polling up to `claim.wait_seconds`."""
+        response = await self._send(
+            "POST",
+            "deployments/claim",
+            body=claim,
+            read_timeout=claim.wait_seconds + CLAIM_GRACE_SECONDS,
+        )
+        return parse(list[ClaimedRun], response)
+
     async def renew_flow_run_lease(
         self, flow_run_id: uuid.UUID | str, renewal: LeaseRenewal | None = None
     ) -> Lease:

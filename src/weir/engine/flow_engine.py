@@ -35,6 +35,7 @@ from weir.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from weir.core.schemas.runs import FlowRun as ApiFlowRun
     from weir.core.schemas.states import OrchestrationResult
     from weir.engine.flows import Flow
     from weir.engine.task_runners import TaskRunner
@@ -43,12 +44,23 @@ ReturnType = Literal["result", "state"]
 
 
 class FlowRunEngine:
-    def __init__(self, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        flow: Flow[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        existing: FlowRun | None = None,
+    ) -> None:
+        """`existing`: a run the API already has (a deployment run): it is not created
+        again, and keeps its name."""
         self.flow = flow
         self.args, self.kwargs = args, kwargs
         parent = flow_run_context.get()
         parent_task = task_run_context.get()
-        self.flow_run = FlowRun(
+        self.existing = existing is not None
+        # who holds the run's lease (its worker): kept when the run moves to RUNNING
+        self.lease_owner: str | None = None
+        self.flow_run = existing or FlowRun(
             id=new_id(),
             name=random_run_name(),
             flow_name=flow.name,
@@ -118,12 +130,13 @@ class FlowRunEngine:
             if flow.validate_parameters:
                 parameters = flow.signature.validate(parameters)
         except (ParameterTypeError, UpstreamTaskError) as exc:
-            self.context.recorder.flow_run_created(run)
+            if not self.existing:
+                self.context.recorder.flow_run_created(run)
             self.logger().error("%s", exc)
             self.finish(states.Failed(message=str(exc), data=exc))
             return False
         run.parameters = parameters
-        if flow.flow_run_name is not None:
+        if flow.flow_run_name is not None and not self.existing:
             from weir.engine.task_engine import _render_name
 
             try:
@@ -133,7 +146,8 @@ class FlowRunEngine:
                 self.finish(states.Failed(message=f"{type(exc).__name__}: {exc}", data=exc))
                 return False
         self._logger = None
-        self.context.recorder.flow_run_created(run)
+        if not self.existing:
+            self.context.recorder.flow_run_created(run)
         self.logger().info("Beginning flow run %r for flow %r", run.name, flow.name)
         return True
 
@@ -141,14 +155,16 @@ class FlowRunEngine:
         """Move the run to RUNNING; False if the API refused (the run is then stopped)."""
         run = self.flow_run
         run.run_count += 1
-        if run.run_count > 1:  # AwaitingRetry -> Pending -> Retrying, the table's path
+        # AwaitingRetry -> Pending -> Retrying, the table's path (a claimed run is PENDING)
+        if run.run_count > 1 and run.state.type is not StateType.PENDING:
             self._set_state(states.Pending())
         state = states.Running() if run.run_count == 1 else states.Retrying()
         if run.start_time is None:
             run.start_time = state.timestamp
         flow = self.flow
+        details: dict[str, Any] = {"lease_owner": self.lease_owner} if self.lease_owner else {}
         answer = self._set_state(
-            state, retries=flow.retries, retry_delay_seconds=flow.retry_delays[0]
+            state, retries=flow.retries, retry_delay_seconds=flow.retry_delays[0], **details
         )
         if answer is not None and answer.status in ("ABORT", "REJECT"):
             self._refused(answer)
@@ -323,6 +339,12 @@ def run_flow_sync(
     return_type: ReturnType = "result",
 ) -> Any:
     engine = FlowRunEngine(flow, args, kwargs)
+    _drive_sync(engine)
+    return engine.outcome(return_type)
+
+
+def _drive_sync(engine: FlowRunEngine) -> None:
+    flow = engine.flow
     with engine.entered():
         if engine.begin():
             runner = engine.context.task_runner
@@ -350,7 +372,6 @@ def run_flow_sync(
                 engine.succeed(value)
                 break
         run_hooks_sync(engine.final_hooks(), flow, engine.flow_run, engine.flow_run.state)
-    return engine.outcome(return_type)
 
 
 async def run_flow_async(
@@ -360,6 +381,12 @@ async def run_flow_async(
     return_type: ReturnType = "result",
 ) -> Any:
     engine = FlowRunEngine(flow, args, kwargs)
+    await _drive_async(engine)
+    return engine.outcome(return_type)
+
+
+async def _drive_async(engine: FlowRunEngine) -> None:
+    flow = engine.flow
     with engine.entered():
         if engine.begin():
             runner = engine.context.task_runner
@@ -387,4 +414,22 @@ async def run_flow_async(
                 engine.succeed(value)
                 break
         await run_hooks_async(engine.final_hooks(), flow, engine.flow_run, engine.flow_run.state)
-    return engine.outcome(return_type)
+
+
+def run_flow_run(flow: Flow[..., Any], flow_run: ApiFlowRun) -> State:
+    """Run `flow` for a flow run the API already has (a deployment run a worker claimed,
+    now PENDING) and return its final state; a failing flow is a FAILED state, not an
+    exception. The run keeps its id, name, parameters, tags and run count."""
+    import asyncio
+
+    from weir.engine.adoption import engine_run_from_api
+
+    existing = engine_run_from_api(flow_run, flow.name)
+    engine = FlowRunEngine(flow, (), dict(flow_run.parameters), existing=existing)
+    engine.lease_owner = flow_run.lease_owner
+    if flow.is_async:
+        asyncio.run(_drive_async(engine))
+    else:
+        _drive_sync(engine)
+    engine.outcome("state")  # re-raises only an interruption (KeyboardInterrupt, SystemExit)
+    return engine.flow_run.state

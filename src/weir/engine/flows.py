@@ -16,6 +16,7 @@ from weir.engine.parameters import Signature
 from weir.engine.retries import normalise_delays
 
 if TYPE_CHECKING:
+    from weir.core.schemas.deployments import Deployment, DeploymentCreate
     from weir.engine.flow_engine import ReturnType
     from weir.engine.results import ResultStore
     from weir.engine.serializers import Serializer
@@ -156,6 +157,27 @@ class Flow(Generic[P, R]):
     def on_running(self, fn: Hook) -> Hook:
         self.hooks["on_running"].append(fn)
         return fn
+
+    def deploy(self, name: str, work_pool_name: str, **options: Any) -> Deployment:
+        """Register this flow as deployment `name` on a work pool; the options are
+        `weir.deployments.publish.to_deployment`'s (cron=, interval=, parameters=, tags=, …)."""
+        from weir.deployments.publish import deploy
+
+        return deploy(self, name, work_pool_name, **options)
+
+    def to_deployment(self, name: str, **options: Any) -> DeploymentCreate:
+        """The body `deploy` would send, without sending it."""
+        from weir.deployments.publish import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def serve(self, name: str | None = None, *, limit: int | None = None, **options: Any) -> None:
+        """Serve this flow as a deployment from this process until stopped (SIGTERM,
+        Ctrl-C): options are cron=, interval=, rrule=, timezone=, parameters=, tags=,
+        description=, version=; `limit` caps the runs at once."""
+        from weir.workers.serve import serve
+
+        serve((self, {"name": name or self.name, **options}), limit=limit)
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

@@ -113,6 +113,12 @@ class Signature:
                 coerced[name] = getattr(validated, name)
         return coerced
 
+    def model(self) -> Any:
+        """The pydantic model the parameters are validated with (for their JSON schema)."""
+        if self._validator is None:
+            self._validator = self._build_validator()
+        return self._validator[0]
+
     def _build_validator(self) -> tuple[Any, tuple[str, ...]]:
         from pydantic import ConfigDict, create_model
 

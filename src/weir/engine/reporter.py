@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from weir.client.sync import SyncWeirClient
 from weir.core.schemas.runs import FlowRunCreate
-from weir.core.schemas.states import OrchestrationResult, state_to_schema
+from weir.core.schemas.states import OrchestrationResult, OrchestrationStatus, state_to_schema
+from weir.core.states import StateType
+from weir.engine.leases import LeaseKeeper
 from weir.engine.reporter_batch import jsonable, logs_body, task_runs_body
 from weir.exceptions import APIError, ServerUnreachable
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("weir.reporter")
 
-_TASK, _LOG, _CALL, _FLUSH, _STOP = range(5)
+_TASK, _LOG, _CALL, _FLUSH, _STOP, _TICK = range(6)
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.1
 # While gathering a batch the sender looks at the queue this often, instead of waking
@@ -67,8 +69,12 @@ class Reporter:
         max_buffer: int = 100_000,
         answer_timeout: float = 30.0,
         max_backoff: float = 30.0,
+        lease_seconds: float | None = None,
     ) -> None:
+        """`lease_seconds`: lease the top-level flow runs it moves to RUNNING for this
+        long, renewed every third of it (engine/leases.py); None: no leases."""
         self.client = client
+        self.leases = LeaseKeeper(lease_seconds) if lease_seconds else None
         self.api_url = client.api_url
         self.max_buffer = max_buffer
         self.answer_timeout = answer_timeout
@@ -110,8 +116,20 @@ class Reporter:
     def flow_run_state(
         self, flow_run: FlowRun, state: State, **details: Any
     ) -> OrchestrationResult | None:
+        leases = self.leases if flow_run.parent_flow_run_id is None else None
+        running = state.type is StateType.RUNNING
+        if leases is not None and running:
+            details.setdefault("lease_seconds", leases.lease_seconds)
+            details.setdefault("lease_owner", leases.owner)
         result = self._call("set_flow_run_state", flow_run.id, state_to_schema(state, **details))
-        return result if isinstance(result, OrchestrationResult) else None
+        answer = result if isinstance(result, OrchestrationResult) else None
+        if leases is not None:
+            if running and (answer is None or answer.status is OrchestrationStatus.ACCEPT):
+                leases.hold(flow_run.id)
+                self._put((_TICK,))  # the sender may be waiting with no renewal due
+            else:
+                leases.release(flow_run.id)
+        return answer
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before this call is sent or given up."""
@@ -159,8 +177,12 @@ class Reporter:
         pending, get = self._pending, self._queue.get
         next_try = 0.0
         while True:
+            lease_wait = self._renew_leases()
             if not pending:
-                self._accept(get())
+                try:
+                    self._accept(get(timeout=lease_wait))
+                except queue.Empty:  # a lease renewal is due
+                    continue
             if self._down:  # buffer whatever arrives until the next try is due
                 wait = next_try - time.monotonic()
                 if wait > 0 and not (pending and pending[-1][0] == _STOP):
@@ -190,6 +212,19 @@ class Reporter:
                 backoff = min(self.max_backoff, 0.5 * 2 ** (self._failures - 1))
                 next_try = time.monotonic() + backoff * random.uniform(0.5, 1.0)
 
+    def _renew_leases(self) -> float | None:
+        """Renew the leases that are due; the seconds until the next one (None: none held)."""
+        leases = self.leases
+        if leases is None or self._down:
+            return None
+        try:
+            leases.renew_due(self.client)
+        except ServerUnreachable:
+            pass  # tried again shortly; records being sent notice the API is away
+        except Exception:  # a bug here must not kill the sender
+            logger.exception("The weir reporter failed to renew leases.")
+        return leases.seconds_to_next()
+
     def _gathering(self) -> bool:
         """The buffer holds fewer than BATCH_SIZE records, and nobody waits on it."""
         pending = self._pending
@@ -208,6 +243,8 @@ class Reporter:
     def _accept(self, item: tuple[Any, ...]) -> None:
         """Take one item off the queue into the ordered buffer."""
         kind = item[0]
+        if kind == _TICK:  # only woke the sender (to look at its leases)
+            return
         if self._down:
             if kind == _FLUSH:  # nothing will be sent soon; don't hold the caller
                 item[1].done.set()
@@ -386,7 +423,7 @@ def get_reporter(settings: Settings) -> Reporter:
         from weir.client.retries import RetryPolicy
 
         client = SyncWeirClient.from_settings(settings, retry=RetryPolicy(attempts=3, base=0.2))
-        _reporter = Reporter(client)
+        _reporter = Reporter(client, lease_seconds=settings.worker.lease_seconds)
         _reporter_key = key
         from weir.engine.logging import setup_logging
 

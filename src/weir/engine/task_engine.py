@@ -20,6 +20,7 @@ from weir.core.clock import get_clock
 from weir.core.ids import new_id
 from weir.core.runs import TaskRun
 from weir.core.states import State, StateType
+from weir.engine.concurrency import NO_SLOTS, tag_slots
 from weir.engine.contexts import TaskRunContext, current_tags, flow_run_context, task_run_context
 from weir.engine.futures import futures_in, resolve_inputs
 from weir.engine.hooks import Hook, run_hooks_async, run_hooks_sync
@@ -292,8 +293,11 @@ def run_task_sync(
 ) -> Any:
     engine = TaskRunEngine(task, parameters, wait_for, task_run_id, map_index)
     token = task_run_context.set(engine.context)
+    slots = NO_SLOTS
     try:
         if engine.begin():
+            slots = tag_slots(engine.task_run, engine.logger)  # PENDING while it waits
+            slots.acquire()
             while True:
                 engine.start_attempt()
                 if task.on_running_hooks and engine.task_run.run_count == 1:
@@ -321,6 +325,7 @@ def run_task_sync(
         if hooks:
             run_hooks_sync(hooks, task, engine.task_run, engine.task_run.state)
     finally:
+        slots.release()
         task_run_context.reset(token)
     return engine.outcome(return_type)
 
@@ -341,8 +346,11 @@ async def run_task_async(
         await asyncio.wait([asyncio.wrap_future(f._future) for f in upstream])
     engine = TaskRunEngine(task, parameters, wait_for, task_run_id, map_index)
     token = task_run_context.set(engine.context)
+    slots = NO_SLOTS
     try:
         if engine.begin():
+            slots = tag_slots(engine.task_run, engine.logger)
+            await slots.acquire_async()
             while True:
                 engine.start_attempt()
                 if task.on_running_hooks and engine.task_run.run_count == 1:
@@ -367,6 +375,7 @@ async def run_task_async(
         if hooks:
             await run_hooks_async(hooks, task, engine.task_run, engine.task_run.state)
     finally:
+        await slots.release_async()
         task_run_context.reset(token)
     return engine.outcome(return_type)
 

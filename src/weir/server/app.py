@@ -12,7 +12,22 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from weir.server.api import flow_runs, flows, health, logs, projects, task_runs
+from weir.server.api import (
+    claims,
+    concurrency_limits,
+    deployment_runs,
+    deployment_schedules,
+    deployments,
+    flow_runs,
+    flows,
+    health,
+    leases,
+    logs,
+    projects,
+    task_runs,
+    work_pools,
+    work_queues,
+)
 from weir.server.api.dependencies import IdCache
 from weir.server.api.errors import install_error_handlers
 from weir.server.auth.basic import BasicAuthMiddleware
@@ -20,6 +35,8 @@ from weir.server.auth.csrf import CsrfMiddleware, CsrfTokens
 from weir.server.auth.csrf import router as csrf_router
 from weir.server.db.engine import Database, default_database_url
 from weir.server.db.migrate import ensure_schema
+from weir.server.messaging import Wakeups
+from weir.server.services import SERVICES, ServiceRunner
 from weir.settings import Settings, get_settings
 
 API_PREFIX = "/api"
@@ -32,7 +49,8 @@ def create_app(
     services: bool = True,
 ) -> FastAPI:
     """The API app. `database` defaults to the settings' (opened at startup, closed at
-    shutdown); `services` is kept on `app.state` for the loop services to come."""
+    shutdown); with `services`, the loop services of `weir.server.services.SERVICES`
+    run in the lifespan (their statuses on `app.state.service_statuses`)."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -42,9 +60,15 @@ def create_app(
         )
         await ensure_schema(db)
         app.state.database = db
+        wakeups: Wakeups = app.state.wakeups
+        runner = ServiceRunner([service(db, settings, wakeups) for service in SERVICES])
+        app.state.service_statuses = runner.statuses
+        if app.state.services:
+            runner.start()
         try:
             yield
         finally:
+            await runner.stop()
             if database is None:  # a database passed in belongs to the caller
                 await db.dispose()
 
@@ -60,7 +84,25 @@ def create_app(
     app.state.project_ids = IdCache()
     app.state.flow_ids = IdCache()
     app.state.database = database
-    for module in (health, projects, flows, flow_runs, task_runs, logs):
+    app.state.wakeups = Wakeups()
+    # claims before deployments: `/deployments/claim` must match before `/deployments/{id}`
+    routers = (
+        health,
+        projects,
+        flows,
+        flow_runs,
+        leases,
+        task_runs,
+        logs,
+        work_pools,
+        work_queues,
+        claims,
+        deployments,
+        deployment_runs,
+        deployment_schedules,
+        concurrency_limits,
+    )
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(csrf_router, prefix=API_PREFIX)
 

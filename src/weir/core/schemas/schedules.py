@@ -6,6 +6,7 @@ is a 422 naming it); computing their times is the scheduler's (issue 5).
 
 from __future__ import annotations
 
+import re
 import uuid
 import zoneinfo
 from datetime import datetime, timedelta
@@ -41,14 +42,10 @@ class CronSchedule(RequestModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from croniter import croniter
+        from weir.core.cron import CronExpression  # the scheduler's own parser
 
         value = " ".join(value.split())
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a 5-field cron expression (minute hour day month weekday), "
-                "e.g. '0 8 * * *'"
-            )
+        CronExpression.parse(value)  # a CronError (ValueError) names the bad field
         return value
 
 
@@ -83,6 +80,11 @@ class RRuleSchedule(RequestModel):
             rrule.rrulestr(value, cache=False)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{value!r} is not an RFC 5545 rule: {exc}") from None
+        if re.search(r"DTSTART[^:\n]*(TZID|:\S*Z\b)", value, re.IGNORECASE):
+            raise ValueError(
+                "the rule's DTSTART has a time zone; write it as local time "
+                "(DTSTART:20240101T090000) and set the schedule's 'timezone'"
+            )
         return value
 
 

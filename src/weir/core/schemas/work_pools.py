@@ -171,6 +171,9 @@ class ClaimRequest(RequestModel):
     limit: int = Field(default=1, ge=1, le=MAX_CLAIM)
     wait_seconds: float = Field(default=0.0, ge=0, le=MAX_WAIT_SECONDS)
     lease_seconds: float = Field(default=30.0, ge=1, le=86_400)
+    # `POST /api/deployments/claim` only: runs of these pool-less deployments
+    # (`flow.serve()`); work_queue_names does not apply there
+    deployment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
 
 
 class ClaimedRun(ResponseModel):

@@ -30,17 +30,15 @@ from weir.core.schemas.states import (
     OrchestrationStatus,
     StateDetails,
     StateSchema,
-    state_name,
 )
 from weir.core.states import StateType
 from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, ProjectDep, ProjectRef
 from weir.server.api.errors import ApiError, conflict, not_found
-from weir.server.db.models import FlowRun as FlowRunRow
 from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import flows as flow_repo
 from weir.server.orchestration import set_flow_run_state
-from weir.server.orchestration.policy import RunView, Transition, decide
-from weir.server.orchestration.set_state import FlowRunNotFound, _run_values, history_values
+from weir.server.orchestration.initial_state import InitialStateRefused, initial_state
+from weir.server.orchestration.set_state import FlowRunNotFound, history_values
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -204,19 +202,11 @@ async def create_flow_run(
 
 
 def _initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, dict[str, Any]]:
-    """The first state of a new run, decided by the orchestration rules (a transition
-    from no state) and turned into the run's columns by the code `set_flow_run_state`
-    uses, so creating a run costs one INSERT instead of an INSERT and an UPDATE."""
-    transition = Transition(RunView(state_type=None, state_name=None), proposed, now)
-    decision = decide(transition)
-    if decision.status is not OrchestrationStatus.ACCEPT:
-        raise ApiError(422, f"The initial state was refused: {decision.reason}")
-    state = transition.proposed
-    state.name = state_name(state)
-    state.timestamp = state.timestamp or now
-    state.id = new_id()
-    blank = FlowRunRow(run_count=0, total_run_time=0.0, version=0)
-    return state, _run_values(blank, state, now)
+    """`initial_state`, a refusal answered 422."""
+    try:
+        return initial_state(proposed, now)
+    except InitialStateRefused as exc:
+        raise ApiError(422, f"The initial state was refused: {exc}") from None
 
 
 @router.post("/filter", response_model=list[FlowRun])

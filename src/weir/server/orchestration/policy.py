@@ -33,6 +33,8 @@ class RunView:
     run_count: int = 0
     retries: int = 0
     retry_delay_seconds: float = 0.0
+    # who holds the run's lease (a worker's name, or the process running it)
+    lease_owner: str | None = None
 
 
 @dataclass(slots=True)
@@ -133,7 +135,32 @@ class NoChangeOfFinalState(Rule):
         )
 
 
-RULES: list[Rule] = [NoChangeOfFinalState(), RetryFailedRuns(), AllowedTransitions()]
+class CancelRunsWithoutProcess(Rule):
+    """Cancelling a run that no process runs yet (SCHEDULED, or PENDING with no lease
+    holder) is immediate: CANCELLING becomes CANCELLED, with nobody left to wait for."""
+
+    from_types = frozenset({StateType.SCHEDULED, StateType.PENDING})
+    to_types = frozenset({StateType.CANCELLING})
+
+    def decide(self, t: Transition) -> Decision | None:
+        if t.run.state_type is StateType.PENDING and t.run.lease_owner is not None:
+            return None
+        original = t.proposed
+        t.proposed = StateSchema(
+            type=StateType.CANCELLED,
+            message=original.message or "Cancelled before it started.",
+            timestamp=original.timestamp or t.now,
+        )
+        t.notes.append("cancelled at once: no process runs it yet")
+        return None
+
+
+RULES: list[Rule] = [
+    NoChangeOfFinalState(),
+    RetryFailedRuns(),
+    CancelRunsWithoutProcess(),
+    AllowedTransitions(),
+]
 
 
 def decide(t: Transition, rules: list[Rule] | None = None) -> Decision:

@@ -62,6 +62,7 @@ async def set_flow_run_state(
             run_count=row.run_count,
             retries=row.retries,
             retry_delay_seconds=row.retry_delay_seconds,
+            lease_owner=row.lease_owner,
         )
         transition = Transition(view, proposed.model_copy(deep=True), now, force)
         decision = decide(transition)
@@ -123,7 +124,8 @@ def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:
         values["lease_owner"] = values["lease_expires"] = None
     elif details.lease_seconds is not None:
         values["lease_expires"] = now + timedelta(seconds=details.lease_seconds)
-        values["lease_owner"] = details.lease_owner
+        # a renewal that names no owner keeps the holder (the worker that claimed it)
+        values["lease_owner"] = details.lease_owner or row.lease_owner
     if state.type in TERMINAL_TYPES:
         values["end_time"] = state.timestamp
     if state.type is StateType.SCHEDULED and state.state_details.scheduled_time is not None:

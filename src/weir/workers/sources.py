@@ -1,0 +1,89 @@
+"""Where a worker's runs come from: the `WorkSource` protocol, and `PoolSource`, the
+runs of a work pool (`weir worker start -p POOL`). The deployments a `flow.serve()`
+process serves are the other source (workers/serve.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from weir.core.schemas.work_pools import (
+    ClaimedRun,
+    ClaimRequest,
+    WorkerHeartbeat,
+    WorkerHeartbeatResponse,
+)
+from weir.exceptions import ConfigurationError, NotFound
+
+if TYPE_CHECKING:
+    from weir.client.http import WeirClient
+    from weir.settings import Settings
+
+
+class WorkSource(Protocol):
+    """Where a worker's runs come from, and who it reports to."""
+
+    description: str
+
+    async def register(self) -> str:
+        """Check the source exists (else ConfigurationError); the infrastructure type."""
+
+    async def claim(self, limit: int, wait_seconds: float) -> list[ClaimedRun]: ...
+
+    async def heartbeat(self, flow_run_ids: list[uuid.UUID]) -> WorkerHeartbeatResponse: ...
+
+    async def deregister(self) -> None: ...
+
+
+class PoolSource:
+    """The runs of one work pool (optionally some of its queues)."""
+
+    def __init__(
+        self,
+        client: WeirClient,
+        pool: str,
+        worker_name: str,
+        queues: Sequence[str],
+        settings: Settings,
+    ) -> None:
+        self.client, self.pool, self.worker_name = client, pool, worker_name
+        self.queues = list(queues)
+        self.settings = settings
+        where = f" (queues {', '.join(self.queues)})" if self.queues else ""
+        self.description = f"work pool '{pool}'{where}"
+
+    async def register(self) -> str:
+        try:
+            pool = await self.client.read_work_pool(self.pool)
+        except NotFound:
+            raise ConfigurationError(
+                f"Work pool '{self.pool}' does not exist; create it with "
+                f"`weir work-pool create {self.pool} --type process`."
+            ) from None
+        await self.heartbeat([])
+        return pool.type
+
+    async def claim(self, limit: int, wait_seconds: float) -> list[ClaimedRun]:
+        request = ClaimRequest(
+            worker_name=self.worker_name,
+            work_queue_names=self.queues,
+            limit=limit,
+            wait_seconds=wait_seconds,
+            lease_seconds=self.settings.worker.lease_seconds,
+        )
+        return await self.client.claim_flow_runs(self.pool, request)
+
+    async def heartbeat(self, flow_run_ids: list[uuid.UUID]) -> WorkerHeartbeatResponse:
+        beat = WorkerHeartbeat(
+            name=self.worker_name,
+            heartbeat_interval_seconds=self.settings.worker.heartbeat_seconds,
+            flow_run_ids=flow_run_ids,
+            lease_seconds=self.settings.worker.lease_seconds,
+        )
+        return await self.client.worker_heartbeat(self.pool, beat)
+
+    async def deregister(self) -> None:
+        with contextlib.suppress(NotFound):
+            await self.client.delete_worker(self.pool, self.worker_name)
