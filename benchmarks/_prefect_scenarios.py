@@ -217,6 +217,18 @@ def run_snippet(
     raise RuntimeError(f"snippet exited {proc.returncode} without a result:\n{tail}")
 
 
+def get_json(url: str) -> dict:
+    """GET `url` and parse its JSON body ({} on any error)."""
+    import json
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            body = json.loads(resp.read())
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> float:
     """Poll GET `url` until HTTP 200; return seconds waited. Raises if the process dies."""
     start = time.perf_counter()

@@ -7,8 +7,10 @@
 Prefect is installed into a separate virtual environment (default
 ~/.cache/weir-bench/prefect-venv) and never into weir's. Each scenario runs as a
 snippet in the target's own interpreter. Scenarios: `import` time, the engine
-(a flow of sequential no-op tasks, without and with a server), and the server
-(start-up, idle RSS, flow-run creation sequential and concurrent, filter latency).
+(a flow of sequential no-op tasks, without and with a server), the server
+(start-up, idle RSS, flow-run creation sequential and concurrent, filter latency),
+and dispatch (a process work pool, a deployment and one worker: `deployment run` to
+the flow's first line, and to COMPLETED in the API).
 Everything talks to 127.0.0.1 only; every process started here is killed, as a
 process group, on the way out; files go to a temp dir and the venv path only.
 """
@@ -115,6 +117,7 @@ class Ctx:
     clients: int
     budget: float  # seconds per load phase
     client_python: str  # a Python with httpx, used as the load client for both targets
+    dispatch_runs: int = 5  # runs triggered one at a time in the dispatch scenario
 
 
 def scenario_import(t: Target, ctx: Ctx) -> dict:
@@ -204,10 +207,94 @@ def scenario_server(t: Target, ctx: Ctx) -> dict:
         proc.wait(timeout=10)
 
 
+DISPATCH_FLOW = """
+import time
+from pathlib import Path
+
+from {pkg} import flow, runtime
+
+
+@flow
+def first_line(out: str) -> None:
+    started = time.time()
+    Path(out, str(runtime.flow_run.id)).write_text(repr(started))
+"""
+
+
+def scenario_dispatch(t: Target, ctx: Ctx) -> dict:
+    """Issue 4's scenario: a process work pool, a deployment, one worker; then
+    `<cli> deployment run` -> the flow's first line, and -> COMPLETED in the API."""
+    if not server_available(t, ctx):
+        return {"dispatch": NA}
+    home = ctx.tmp / f"dispatch-{t.name}"
+    project = home / "project"
+    out = home / "out"
+    project.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)
+    (project / "flows.py").write_text(DISPATCH_FLOW.format(pkg=t.name))
+    port = sc.free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = t.env(home, **{f"{t.name.upper()}_API_URL": f"{base}/api"})
+    server = sc.spawn(t.server_cmd(port), env, home, home / "server.log")
+    worker = None
+    try:
+        sc.wait_healthy(f"{base}/api/health", server, timeout=180)
+        cli = [*t.cli, "--no-prompt"] if t.name == "prefect" else t.cli
+
+        def run(*args: str) -> str:
+            proc = subprocess.run(
+                [*cli, *args], env=env, cwd=project, capture_output=True, text=True, timeout=300
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"{' '.join(args)}: {proc.stdout[-500:]} {proc.stderr[-500:]}")
+            return proc.stdout
+
+        run("work-pool", "create", "bench", "--type", "process")
+        deploy = ["deploy", "flows.py:first_line", "--name", "dispatch"]
+        pool = ["-p", "bench"] if t.name == "prefect" else ["--pool", "bench"]
+        run(*deploy, *pool, "--param", f"out={out}")
+        worker = sc.spawn([*t.cli, "worker", "start", "-p", "bench"], env, project, home / "w.log")
+        time.sleep(3)  # the worker registers and starts polling
+        first, done = [], []
+        for _ in range(ctx.dispatch_runs):
+            before = set(os.listdir(out))
+            t0 = time.time()
+            run("deployment", "run", "first-line/dispatch")
+            new: set[str] = set()
+            deadline = time.monotonic() + 120
+            while not new and time.monotonic() < deadline:
+                new = set(os.listdir(out)) - before
+                time.sleep(0.005)
+            if not new:
+                return {"dispatch": "the run did not start within 120 s"}
+            run_id = new.pop()
+            text = ""
+            while not text:
+                text = (out / run_id).read_text()
+            first.append(float(text) - t0)
+            while time.monotonic() < deadline:
+                state = sc.get_json(f"{base}/api/flow_runs/{run_id}").get("state_type")
+                if state == "COMPLETED":
+                    done.append(time.time() - t0)
+                    break
+                time.sleep(0.01)
+        return {
+            "dispatch_first_line_p50_s": statistics.median(first),
+            "dispatch_first_line_max_s": max(first),
+            "dispatch_completed_p50_s": statistics.median(done) if done else None,
+        }
+    finally:
+        for proc in (worker, server):
+            if proc is not None:
+                sc.kill_group(proc.pid)
+                proc.wait(timeout=10)
+
+
 SCENARIOS: dict[str, Callable[[Target, Ctx], dict]] = {
     "import": scenario_import,
     "engine": scenario_engine,
     "server": scenario_server,
+    "dispatch": scenario_dispatch,
 }
 
 # (scenario, metric key, row label, format, "lower"/"higher" is better or None: no ratio)
@@ -235,6 +322,28 @@ ROWS = [
     ("server", "filter_ms", "filter limit=200, median of 20 (ms)", ".1f", "lower"),
     ("server", "runs_in_db", "  flow runs in the database", "", None),
     ("server", "loaded_rss_mib", "server: RSS after the load (MiB)", ".0f", "lower"),
+    ("dispatch", "dispatch", "dispatch", "", None),
+    (
+        "dispatch",
+        "dispatch_first_line_p50_s",
+        "`deployment run` -> first line, p50 (s)",
+        ".2f",
+        "lower",
+    ),
+    (
+        "dispatch",
+        "dispatch_first_line_max_s",
+        "`deployment run` -> first line, max (s)",
+        ".2f",
+        "lower",
+    ),
+    (
+        "dispatch",
+        "dispatch_completed_p50_s",
+        "`deployment run` -> COMPLETED, p50 (s)",
+        ".2f",
+        "lower",
+    ),
 ]
 
 
@@ -291,7 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", type=Path, default=DEFAULT_VENV, help="Prefect's venv (%(default)s)")
     ap.add_argument("--weir", action="store_true", help="also measure weir (this interpreter)")
     ap.add_argument("--no-prefect", action="store_true", help="skip the Prefect side")
-    ap.add_argument("--scenarios", default="import,engine,server", help="comma list (%(default)s)")
+    ap.add_argument(
+        "--scenarios", default="import,engine,server,dispatch", help="comma list (%(default)s)"
+    )
+    ap.add_argument(
+        "--dispatch-runs", type=int, default=5, help="runs in the dispatch scenario (%(default)s)"
+    )
     ap.add_argument("--tasks", type=int, default=1000, help="tasks per flow (%(default)s)")
     ap.add_argument("--runs", type=int, default=2000, help="flow runs per load phase (%(default)s)")
     ap.add_argument("--clients", type=int, default=20, help="concurrent clients (%(default)s)")
@@ -323,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     client = next((p for p in candidates if _has_httpx(p)), sys.executable)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="weir-bench-"))
-    ctx = Ctx(tmp, args.tasks, args.runs, args.clients, args.budget, client)
+    ctx = Ctx(tmp, args.tasks, args.runs, args.clients, args.budget, client, args.dispatch_runs)
     results: dict[str, dict[str, dict]] = {t.name: {} for t in targets}
     try:
         for name in names:
