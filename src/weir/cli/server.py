@@ -22,7 +22,7 @@ def start(
     no_services: bool = typer.Option(
         False,
         "--no-services",
-        help="Serve the API only, without background services (none run yet: they come with schedules and workers).",
+        help="Serve the API only: the zombie reaper and the scheduler do not run in this process.",
     ),
     log_level: str = typer.Option("info", help="Server log level (debug, info, warning, error)."),
 ) -> None:
