@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
 
+from weir.testing.server import free_port
+
 PREFECT_PINS = ["prefect==3.8.8", "fastapi<0.151", "sqlalchemy<2.1"]
 DEFAULT_VENV = Path.home() / ".cache" / "weir-bench" / "prefect-venv"
 NA = "not available yet"
@@ -175,7 +177,7 @@ def scenario_server(t: Target, ctx: Ctx) -> dict:
         return {"server": NA}
     home = ctx.tmp / f"server-{t.name}"
     home.mkdir(parents=True, exist_ok=True)
-    port = sc.free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = t.env(home)
     proc = sc.spawn(t.server_cmd(port), env, home, home / "server.log")
@@ -232,7 +234,7 @@ def scenario_dispatch(t: Target, ctx: Ctx) -> dict:
     project.mkdir(parents=True, exist_ok=True)
     out.mkdir(exist_ok=True)
     (project / "flows.py").write_text(DISPATCH_FLOW.format(pkg=t.name))
-    port = sc.free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = t.env(home, **{f"{t.name.upper()}_API_URL": f"{base}/api"})
     server = sc.spawn(t.server_cmd(port), env, home, home / "server.log")

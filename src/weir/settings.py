@@ -87,6 +87,9 @@ class WorkerSettings(_Group):
     claim_wait_seconds: float = Field(default=30.0, gt=0, le=60)
     # on SIGTERM: how long running flows may take to finish before they are stopped
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # start runs of the process infrastructure by forking a pre-imported template
+    # process (Linux; runs with a job `command` always start a new process)
+    fork_server: bool = True
 
 
 class ServerSettings(_Group):

@@ -39,7 +39,9 @@ def infrastructure_for(pool_type: str, environment: Mapping[str, str]) -> Infras
     if pool_type == "process":
         from weir.workers.process import ProcessInfrastructure
 
-        return ProcessInfrastructure(environment)
+        infrastructure = ProcessInfrastructure(environment)
+        infrastructure.prepare()  # its fork server imports while the worker registers
+        return infrastructure
     raise ValueError(
         f"This worker cannot run work pools of type '{pool_type}'; it runs 'process' pools."
     )
