@@ -10,6 +10,8 @@ Requests name their project with `X-Weir-Project`; transient failures (429,
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -102,6 +104,7 @@ class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI):
             headers=headers,
             timeout=timeout,
             transport=transport,
+            verify=tls_context(),
         )
 
     @classmethod
@@ -290,6 +293,13 @@ class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI):
             f"Cannot reach the weir API at {self.api_url}: {describe_connection_error(exc)}. "
             "Start it with `weir server start` or check WEIR_API_URL."
         )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made
+    once per process: loading the CAs costs ~50 ms, which every new client paid."""
+    return httpx.create_ssl_context()
 
 
 def settings_options(

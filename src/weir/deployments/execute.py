@@ -31,23 +31,25 @@ if TYPE_CHECKING:
 
 def execute(flow_run_id: uuid.UUID) -> int:
     """Run a deployment's flow run in this process; the process's exit code."""
-    from weir.client.sync import SyncWeirClient
     from weir.engine.flow_engine import run_flow_run
+    from weir.engine.reporter import get_reporter
+    from weir.settings import get_settings
 
-    with SyncWeirClient.from_settings() as client:
-        flow_run = client.read_flow_run(flow_run_id)
-        try:
-            flow = prepare(client, flow_run)
-        except Exception as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, DeploymentConfigError)
-                else (f"Loading the flow failed: {type(exc).__name__}: {exc}")
-            )
-            print(message, file=sys.stderr)
-            failed = StateSchema(type=StateType.FAILED, name="Failed", message=message)
-            client.set_flow_run_state(flow_run.id, failed)
-            return 1
+    # the client of the reporter that will record the run: one HTTP client per process
+    client = get_reporter(get_settings()).client
+    flow_run = client.read_flow_run(flow_run_id)
+    try:
+        flow = prepare(client, flow_run)
+    except Exception as exc:
+        message = (
+            str(exc)
+            if isinstance(exc, DeploymentConfigError)
+            else (f"Loading the flow failed: {type(exc).__name__}: {exc}")
+        )
+        print(message, file=sys.stderr)
+        failed = StateSchema(type=StateType.FAILED, name="Failed", message=message)
+        client.set_flow_run_state(flow_run.id, failed)
+        return 1
     state = run_flow_run(flow, flow_run)
     return 0 if state.is_completed() else 1
 

@@ -152,6 +152,7 @@ class _Run:
 def _warm_up() -> None:
     """Import what a run needs, so each forked run has it already."""
     import httpx  # noqa: F401
+    import pydantic_settings  # noqa: F401
 
     import weir.client.sync
     import weir.deployments.execute
@@ -160,7 +161,11 @@ def _warm_up() -> None:
     import weir.engine.logging
     import weir.engine.reporter
     import weir.engine.result_config
-    import weir.engine.task_engine  # noqa: F401
+    import weir.engine.task_engine
+    import weir.settings  # noqa: F401
+    from weir.client.http import tls_context
+
+    tls_context()  # loading the CAs is the dearest part of a new HTTP client
 
 
 def _serve(control: socket.socket, worker_pid: int) -> _Run | None:
