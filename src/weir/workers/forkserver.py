@@ -33,6 +33,7 @@ worker, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -279,6 +280,10 @@ def _template_main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
     worker_pid = os.getppid()
     _warm_up()
+    # what the template imported lives on untouched by the collector, so a forked run
+    # does not copy those pages when a collection walks them
+    gc.collect()
+    gc.freeze()
     run = _serve(control, worker_pid)
     if run is None:
         return 0
