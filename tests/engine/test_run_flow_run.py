@@ -211,11 +211,13 @@ def test_the_lease_is_renewed_while_the_flow_runs(client: SyncWeirClient) -> Non
 
     @flow
     def patient() -> None:
-        for _ in range(4):
+        for _ in range(5):
             time.sleep(1.0)
             expiries.append(client.read_flow_run(run.id).lease_expires)
 
     assert run_flow_run(patient, run).is_completed()
-    # a 3 s lease renewed every second: each reading is later than the one before
+    # a 3 s lease renewed every second: it only moves forward, and over the 5 s of the
+    # flow it moved several times (a loaded machine may read twice between renewals)
     assert all(a is not None for a in expiries)
-    assert expiries == sorted(expiries) and len(set(expiries)) == 4
+    assert expiries == sorted(expiries) and len(set(expiries)) >= 3
+    assert (expiries[-1] - expiries[0]).total_seconds() >= 2
