@@ -3,7 +3,8 @@
     python -m weir.deployments.execute <flow-run-id>
 
 It reads the run and its deployment from the API (WEIR_API_URL and the rest come
-from the environment), runs the deployment's pull steps, loads the flow from its
+from the environment) — or takes them from the worker's claim when the worker's
+fork server hands it over — runs the deployment's pull steps, loads the flow from its
 entrypoint in the directory they leave, and runs it as that existing flow run.
 If the flow cannot be loaded the run ends FAILED with the reason as its message.
 Exit code 0 when the run completed, 1 otherwise.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,20 +28,32 @@ from weir.exceptions import DeploymentConfigError, WeirException
 if TYPE_CHECKING:
     from weir.client.sync import SyncWeirClient
     from weir.core.schemas.runs import FlowRun
+    from weir.core.schemas.work_pools import ClaimedRun
     from weir.engine.flows import Flow
 
 
-def execute(flow_run_id: uuid.UUID) -> int:
-    """Run a deployment's flow run in this process; the process's exit code."""
+@dataclass(frozen=True, slots=True)
+class DeploymentSource:
+    """What running a deployment's flow run needs of the deployment."""
+
+    name: str
+    path: str | None
+    entrypoint: str | None
+    pull_steps: list[Any] | None
+
+
+def execute(flow_run_id: uuid.UUID, claimed: ClaimedRun | None = None) -> int:
+    """Run a deployment's flow run in this process; the process's exit code. `claimed`
+    (the worker's claim answer) saves reading the run and its deployment again."""
     from weir.engine.flow_engine import run_flow_run
     from weir.engine.reporter import get_reporter
     from weir.settings import get_settings
 
     # the client of the reporter that will record the run: one HTTP client per process
     client = get_reporter(get_settings()).client
-    flow_run = client.read_flow_run(flow_run_id)
+    flow_run = claimed.flow_run if claimed is not None else client.read_flow_run(flow_run_id)
     try:
-        flow = prepare(client, flow_run)
+        flow = prepare(_deployment_of(client, flow_run, claimed))
     except Exception as exc:
         message = (
             str(exc)
@@ -54,13 +68,24 @@ def execute(flow_run_id: uuid.UUID) -> int:
     return 0 if state.is_completed() else 1
 
 
-def prepare(client: SyncWeirClient, flow_run: FlowRun) -> Flow[..., Any]:
-    """Pull steps, then the flow; the process moves into the directory they leave."""
+def _deployment_of(
+    client: SyncWeirClient, flow_run: FlowRun, claimed: ClaimedRun | None
+) -> DeploymentSource:
     if flow_run.deployment_id is None:
         raise DeploymentConfigError(
             f"Flow run {flow_run.id} has no deployment; only deployment runs can be executed."
         )
+    if claimed is not None and claimed.deployment_id == flow_run.deployment_id:
+        name = f"of flow run {flow_run.name!r}"
+        return DeploymentSource(name, claimed.path, claimed.entrypoint, claimed.pull_steps)
     deployment = client.read_deployment(flow_run.deployment_id)
+    return DeploymentSource(
+        repr(deployment.name), deployment.path, deployment.entrypoint, deployment.pull_steps
+    )
+
+
+def prepare(deployment: DeploymentSource) -> Flow[..., Any]:
+    """Pull steps, then the flow; the process moves into the directory they leave."""
     start = Path(deployment.path) if deployment.path else Path.cwd()
     if not start.is_dir():
         raise DeploymentConfigError(
@@ -71,12 +96,13 @@ def prepare(client: SyncWeirClient, flow_run: FlowRun) -> Flow[..., Any]:
     os.chdir(directory)
     if not deployment.entrypoint:
         raise DeploymentConfigError(
-            f"Deployment {deployment.name!r} has no entrypoint; deploy it again with one."
+            f"Deployment {deployment.name} has no entrypoint; deploy it again with one."
         )
     return load_flow(deployment.entrypoint, directory)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], claimed: str | None = None) -> int:
+    """`argv`: the flow run id; `claimed`: the worker's claim answer as JSON, if given."""
     if len(argv) != 1:
         print("usage: python -m weir.deployments.execute FLOW_RUN_ID", file=sys.stderr)
         return 2
@@ -86,10 +112,19 @@ def main(argv: list[str]) -> int:
         print(f"{argv[0]!r} is not a flow run id.", file=sys.stderr)
         return 2
     try:
-        return execute(flow_run_id)
+        return execute(flow_run_id, _parse_claim(claimed, flow_run_id))
     except WeirException as exc:
         print(str(exc), file=sys.stderr)
         return 1
+
+
+def _parse_claim(claimed: str | None, flow_run_id: uuid.UUID) -> ClaimedRun | None:
+    if claimed is None:
+        return None
+    from weir.core.schemas.work_pools import ClaimedRun
+
+    run = ClaimedRun.model_validate_json(claimed)
+    return run if run.flow_run.id == flow_run_id else None
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ READY_TIMEOUT_SECONDS = 60.0
 # how long one request may take to be answered
 ANSWER_TIMEOUT_SECONDS = 10.0
 _MAX_MESSAGE = 1 << 20
+# a claim answer larger than this (big parameters) is not handed over: the run reads it
+MAX_CLAIM_BYTES = 64 * 1024
 
 
 class ForkServerUnavailable(Exception):
@@ -96,11 +98,18 @@ class ForkServer:
         self._socket, self._ready = ours, False
 
     def spawn(
-        self, flow_run_id: object, env: Mapping[str, str], cwd: str | None, out: int | None
+        self,
+        flow_run_id: object,
+        env: Mapping[str, str],
+        cwd: str | None,
+        out: int | None,
+        claimed: str | None = None,
     ) -> int:
         """Fork a run's process; its pid. `out` (a pipe's write end) becomes its stdout
         and stderr, None: /dev/null. ForkServerUnavailable if the template is gone."""
         request = {"flow_run_id": str(flow_run_id), "env": dict(env), "cwd": cwd}
+        if claimed is not None and len(claimed) <= MAX_CLAIM_BYTES:
+            request["claimed"] = claimed  # the run reads neither its run nor its deployment
         with self._lock:
             if self._socket is None:
                 raise ForkServerUnavailable("The fork server is not running.")
@@ -148,6 +157,7 @@ class ForkServer:
 @dataclass
 class _Run:
     flow_run_id: str
+    claimed: str | None = None
 
 
 def _warm_up() -> None:
@@ -183,7 +193,7 @@ def _serve(control: socket.socket, worker_pid: int) -> _Run | None:
             pid = _double_fork()
             if pid == 0:
                 _in_run_process(control, request, out, worker_pid)
-                return _Run(request["flow_run_id"])
+                return _Run(request["flow_run_id"], request.get("claimed"))
         except OSError as exc:
             control.send(json.dumps({"error": str(exc)}).encode())
             continue
@@ -290,7 +300,7 @@ def _template_main(argv: list[str]) -> int:
     from weir.deployments import execute
 
     sys.argv = [execute.__file__ or "execute", run.flow_run_id]
-    return execute.main([run.flow_run_id])
+    return execute.main([run.flow_run_id], claimed=run.claimed)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,9 @@ class ProcessInfrastructure:
             return None
         with reaping.registry_lock:
             try:
-                pid = self.fork_server.spawn(claimed.flow_run.id, env, cwd, out)
+                pid = self.fork_server.spawn(
+                    claimed.flow_run.id, env, cwd, out, claimed.model_dump_json()
+                )
             except ForkServerUnavailable as exc:
                 self._fork_server_failed(exc)
                 return None
