@@ -24,6 +24,7 @@ from weir.server.api.errors import ApiError, not_found
 from weir.server.db.repos import deployments as repo
 from weir.server.db.repos import flow_runs as run_repo
 from weir.server.messaging.wakeups import deployment_key, pool_key
+from weir.server.orchestration.initial_state import initial_state
 from weir.server.orchestration.set_state import history_values
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
@@ -62,7 +63,7 @@ async def create_deployment_run(
             type=StateType.SCHEDULED,
             state_details=StateDetails(scheduled_time=body.scheduled_time or now),
         )
-        state, state_values = flow_runs._initial_state(scheduled, now)
+        state, state_values = initial_state(scheduled, now)
         values: dict[str, Any] = {
             "id": new_id(),
             "project_id": project.id,

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weir.server.db.repos.pagination import InvalidPage
+from weir.server.orchestration.initial_state import InitialStateRefused
 
 logger = logging.getLogger("weir.server")
 
@@ -90,6 +91,10 @@ async def _invalid_page(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, str(exc))
 
 
+async def _initial_state_refused(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, f"The initial state was refused: {exc}")
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A data exception (SQLSTATE class 22: a NUL byte in text, a number beyond its
     column, JSON PostgreSQL refuses) is the client's input: 422. A lost or refused
@@ -142,6 +147,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InvalidPage, _invalid_page)
+    app.add_exception_handler(InitialStateRefused, _initial_state_refused)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _overflow_error)
     app.add_exception_handler(sqlalchemy.exc.IntegrityError, _integrity_error)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -37,7 +36,7 @@ from weir.server.api.errors import ApiError, conflict, not_found
 from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import flows as flow_repo
 from weir.server.orchestration import set_flow_run_state
-from weir.server.orchestration.initial_state import InitialStateRefused, initial_state
+from weir.server.orchestration.initial_state import initial_state
 from weir.server.orchestration.set_state import FlowRunNotFound, history_values
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
@@ -163,7 +162,7 @@ async def create_flow_run(
     if (body.flow_id is None) == (body.flow_name is None):
         raise ApiError(422, "Give the flow of the run as either flow_id or flow_name.")
     run_id = body.id or new_id()
-    state, state_values = _initial_state(body.state or StateSchema(type=StateType.PENDING), now)
+    state, state_values = initial_state(body.state or StateSchema(type=StateType.PENDING), now)
     values = {
         "id": run_id,
         "project_id": project.id,
@@ -199,14 +198,6 @@ async def create_flow_run(
             return to_wire(existing, project)
         await repo.insert_state(session, history_values(run_id, state))
     return to_wire({**FLOW_RUN_DEFAULTS, **values, "flow_name": flow_name}, project)
-
-
-def _initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, dict[str, Any]]:
-    """`initial_state`, a refusal answered 422."""
-    try:
-        return initial_state(proposed, now)
-    except InitialStateRefused as exc:
-        raise ApiError(422, f"The initial state was refused: {exc}") from None
 
 
 @router.post("/filter", response_model=list[FlowRun])
