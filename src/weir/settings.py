@@ -109,6 +109,33 @@ class ServerSettings(_Group):
     scheduler_min_runs: int = Field(default=3, ge=1)
     scheduler_max_runs: int = Field(default=100, ge=1)
     scheduler_max_horizon_seconds: float = Field(default=100 * 24 * 3600, gt=0)
+    # late runs: a SCHEDULED run this long past its time is named Late, and the
+    # deployment's catch-up policy and lateness limit apply to it
+    late_runs_after_seconds: float = Field(default=15.0, ge=0)
+    late_runs_interval_seconds: float = Field(default=5.0, gt=0)
+    # worker liveness: workers whose heartbeats stopped are marked offline, and
+    # forgotten after `worker_retention_seconds` offline
+    liveness_interval_seconds: float = Field(default=10.0, gt=0)
+    worker_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # cancellation clean-up: sub-runs of cancelled runs are cancelled too
+    cancellation_cleanup_interval_seconds: float = Field(default=10.0, gt=0)
+    # retention: finished runs, their task runs and logs older than this are deleted
+    # (0 keeps everything)
+    retention_days: float = Field(default=90.0, ge=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    # a singleton service runs in the one services process holding its lease row
+    service_lease_seconds: float = Field(default=30.0, ge=1)
+    # GET /metrics in Prometheus format (behind the API's auth when that is on)
+    metrics_enabled: bool = True
+
+
+class MessagingSettings(_Group):
+    """The broker that carries wake-ups between server replicas and services processes:
+    `memory` (one process), `postgres` (LISTEN/NOTIFY on the server's database), or
+    `redis` (at `redis_url`; a `redis://…` URL as the broker names it directly)."""
+
+    broker: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
 
 
 def _default_home() -> Path:
@@ -154,6 +181,7 @@ class Settings(_Bootstrap):
     tasks: TasksSettings = TasksSettings()
     server: ServerSettings = ServerSettings()
     worker: WorkerSettings = WorkerSettings()
+    messaging: MessagingSettings = MessagingSettings()
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(

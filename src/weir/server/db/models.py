@@ -84,6 +84,10 @@ class FlowRun(Base):
         sa.Index(None, "project_id", "expected_start_time"),
         sa.Index(None, "project_id", "end_time"),
         sa.Index(None, "project_id", "name"),
+        # retention: finished runs older than the cut-off, across projects
+        sa.Index(None, "end_time"),
+        # late runs and metrics: SCHEDULED runs by when they were due
+        sa.Index(None, "state_type", "expected_start_time"),
         sa.Index(None, "parent_flow_run_id"),
         sa.Index(None, "deployment_id"),
         # the claim: SCHEDULED runs of one pool, by queue and time
@@ -213,6 +217,7 @@ class Log(Base):
     __table_args__ = (
         sa.Index(None, "flow_run_id", "timestamp"),
         sa.Index(None, "project_id", "timestamp"),
+        sa.Index(None, "timestamp"),  # retention
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -275,6 +280,8 @@ class Worker(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     last_heartbeat_time: Mapped[datetime] = mapped_column(Timestamp)
     heartbeat_interval_seconds: Mapped[float] = mapped_column(sa.Float, default=30.0)
+    # set by the liveness service when the worker's heartbeats stop; cleared by one
+    offline_since: Mapped[datetime | None] = mapped_column(Timestamp)
     created: Mapped[datetime] = mapped_column(Timestamp)
     updated: Mapped[datetime] = mapped_column(Timestamp)
 
@@ -311,6 +318,10 @@ class Deployment(Base):
     concurrency_limit: Mapped[int | None] = mapped_column(sa.Integer)
     # ENQUEUE (wait for a slot) or CANCEL_NEW
     collision_strategy: Mapped[str] = mapped_column(sa.String(16), default="ENQUEUE")
+    # what happens to runs that became late while nothing ran: all | latest | skip
+    catchup: Mapped[str] = mapped_column(sa.String(16), default="all")
+    # a run later than this is marked Missed instead of started (None: no limit)
+    max_lateness_seconds: Mapped[float | None] = mapped_column(sa.Float)
     created: Mapped[datetime] = mapped_column(Timestamp)
     updated: Mapped[datetime] = mapped_column(Timestamp)
 
@@ -361,3 +372,20 @@ class ConcurrencySlot(Base):
     holder: Mapped[str] = mapped_column(sa.String(200))
     occupy: Mapped[int] = mapped_column(sa.Integer, default=1)
     expires: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ServiceState(Base):
+    """One row per loop service: who holds it (a singleton runs in one process at a
+    time, the one whose lease is current) and how its passes went."""
+
+    __tablename__ = "services"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(sa.String(200))
+    lease_expires: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_pass_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    last_result: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_error_time: Mapped[datetime | None] = mapped_column(Timestamp)
+    passes: Mapped[int] = mapped_column(sa.Integer, default=0)
