@@ -35,7 +35,7 @@ from weir.server.auth.csrf import CsrfMiddleware, CsrfTokens
 from weir.server.auth.csrf import router as csrf_router
 from weir.server.db.engine import Database, default_database_url
 from weir.server.db.migrate import ensure_schema
-from weir.server.messaging import Wakeups, open_wakeups
+from weir.server.messaging import Wakeups
 from weir.server.services import SERVICES, ServiceRunner
 from weir.settings import Settings, get_settings
 
