@@ -111,6 +111,42 @@ def test_deploy_an_entrypoint_with_options(api: str, project: Path) -> None:
     assert deployment.schedules[0].schedule["cron"] == "*/5 * * * *"  # type: ignore[attr-defined]
 
 
+def test_catchup_and_max_lateness_from_the_file_and_the_command_line(
+    api: str, project: Path
+) -> None:
+    policy = "    catchup: latest\n    max_lateness: 2h\n"
+    (project / "weir.yaml").write_text(WEIR_YAML.replace("    tags: [finance]\n", policy))
+    result = weir("deploy", "--name", "daily")
+    assert result.exit_code == 0, result.stderr
+    assert "  catch-up: latest, max lateness 2 h" in result.stdout
+    daily = _deployments(api)["daily"]
+    assert (daily.catchup, daily.max_lateness_seconds) == ("latest", 7200)  # type: ignore[attr-defined]
+
+    overridden = weir_json(
+        "deploy", "--name", "daily", "--catchup", "SKIP", "--max-lateness", "PT30M"
+    )
+    assert (overridden[0]["catchup"], overridden[0]["max_lateness_seconds"]) == ("skip", 1800)
+    # deploying is declarative: without the keys, the defaults come back
+    (project / "weir.yaml").write_text(WEIR_YAML)
+    assert weir("deploy", "--name", "daily").exit_code == 0
+    daily = _deployments(api)["daily"]
+    assert (daily.catchup, daily.max_lateness_seconds) == ("all", None)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("keys", "sentence"),
+    [
+        ("max_lateness: soon", "line 5: deployments[0].max_lateness: 'soon' is not a duration"),
+        ("catchup: never", "deployments[0].catchup: Input should be 'all', 'latest' or 'skip'"),
+    ],
+)
+def test_a_bad_catchup_in_the_file_is_one_sentence(
+    api: str, project: Path, keys: str, sentence: str
+) -> None:
+    (project / "weir.yaml").write_text(WEIR_YAML.replace("    tags: [finance]\n", f"    {keys}\n"))
+    fails(weir("deploy", "--all"), sentence)
+
+
 @pytest.mark.parametrize(
     ("args", "sentence"),
     [
@@ -124,6 +160,9 @@ def test_deploy_an_entrypoint_with_options(api: str, project: Path) -> None:
         (("deploy", "--all", "--timezone", "UTC"), "timezone needs a cron, interval or rrule schedule."),
         (("deploy", "--all", "--param", "oops"), "--param 'oops' is not KEY=VALUE"),
         (("deploy", "--all", "--concurrency-limit", "1", "--collision-strategy", "drop"), "use ENQUEUE or CANCEL_NEW"),
+        (("deploy", "--all", "--catchup", "sometimes"), "--catchup 'sometimes': use all, latest or skip."),
+        (("deploy", "--all", "--max-lateness", "soon"), "--max-lateness: 'soon' is not a duration; use seconds (3600), or 90s"),
+        (("deploy", "--all", "--max-lateness", "0"), "--max-lateness: the duration must be positive"),
     ],
 )  # fmt: skip
 def test_mistakes_are_one_sentence_and_exit_1(

@@ -51,6 +51,17 @@ def test_to_deployment_points_at_this_file_from_the_cwd(monkeypatch: pytest.Monk
         nightly.to_deployment("n", cron="0 8 * * *", rrule="FREQ=DAILY")
 
 
+def test_catchup_and_max_lateness_options() -> None:
+    body = nightly.to_deployment("n", catchup="latest", max_lateness="2h")
+    assert (body.catchup, body.max_lateness_seconds) == ("latest", 7200)
+    body = nightly.to_deployment("n", max_lateness=timedelta(minutes=5))
+    assert (body.catchup, body.max_lateness_seconds) == ("all", 300)
+    with pytest.raises(DeploymentConfigError, match="max_lateness: 'a while' is not a duration"):
+        nightly.to_deployment("n", max_lateness="a while")
+    with pytest.raises(DeploymentConfigError, match="catchup: Input should be 'all', 'latest'"):
+        nightly.to_deployment("n", catchup="some")
+
+
 def test_flow_deploy_registers_it_on_the_pool(api: str) -> None:
     deployment = nightly.deploy(
         "nightly-prod", "pool-a", cron="0 2 * * *", timezone="Europe/Oslo",
@@ -64,7 +75,10 @@ def test_flow_deploy_registers_it_on_the_pool(api: str) -> None:
 
 
 def test_register_served_makes_pool_less_deployments(api: str) -> None:
-    served = register_served([(nightly, {"name": "served", "interval": 60}), (nightly, {})])
+    served = register_served(
+        [(nightly, {"name": "served", "interval": 60, "catchup": "skip"}), (nightly, {})]
+    )
     assert [(d.name, d.work_pool_name) for d in served] == [("served", None), ("nightly", None)]
+    assert [d.catchup for d in served] == ["skip", "all"]
     with SyncWeirClient(api) as client:
         assert len(client.read_deployments()) == 2

@@ -11,7 +11,7 @@ import typer
 from weir.cli.output import exit_with_error, print_json
 
 if TYPE_CHECKING:
-    from weir.core.schemas.deployments import Deployment
+    from weir.core.schemas.deployments import Catchup, Deployment
     from weir.deployments.config import DeploymentEntry
 
 
@@ -48,6 +48,14 @@ def deploy(
     collision_strategy: str = typer.Option(
         None, "--collision-strategy", help="ENQUEUE (wait) or CANCEL_NEW, past the limit."
     ),
+    catchup: str = typer.Option(
+        None, "--catchup", help="Late runs after an outage: all, latest or skip (default all)."
+    ),
+    max_lateness: str = typer.Option(
+        None,
+        "--max-lateness",
+        help="Mark a run this late Missed instead of starting it: 2h, 30m, 3600.",
+    ),
     schema: bool = typer.Option(False, "--schema", help="Print weir.yaml's JSON Schema."),
     json_output: bool = typer.Option(False, "--json", help="Print the deployments as JSON."),
 ) -> None:
@@ -66,7 +74,7 @@ def deploy(
         pool=pool, queue=queue, cron=cron, interval=interval, rrule=rrule, timezone=timezone,
         param=param or [], params=params, tags=tags, description=description, version=version,
         job_variable=job_variable or [], concurrency_limit=concurrency_limit,
-        collision_strategy=collision_strategy,
+        collision_strategy=collision_strategy, catchup=catchup, max_lateness=max_lateness,
     )  # fmt: skip
     if entrypoint:
         if len(names or []) != 1 or all_:
@@ -132,10 +140,34 @@ def _overrides(**options: Any) -> dict[str, Any]:
             limit=options["concurrency_limit"],
             collision_strategy=CollisionStrategy[(strategy or "ENQUEUE").upper()],
         )
+    if options["catchup"] is not None:
+        changes["catchup"] = catchup_option(options["catchup"])
+    if options["max_lateness"] is not None:
+        changes["max_lateness"] = lateness_option(options["max_lateness"])
     for key in ("pool", "queue", "tags", "description", "version"):
         if options[key]:
             changes[key] = options[key]
     return changes
+
+
+def catchup_option(value: str, what: str = "--catchup") -> Catchup:
+    """A catch-up policy typed on the command line, or one sentence and exit."""
+    from weir.core.schemas.deployments import Catchup
+
+    try:
+        return Catchup(value.lower())
+    except ValueError:
+        exit_with_error(f"{what} {value!r}: use all, latest or skip.")
+
+
+def lateness_option(value: str) -> float:
+    """`--max-lateness`'s value in seconds, or one sentence and exit."""
+    from weir.deployments.config import duration_seconds
+
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        exit_with_error(f"--max-lateness: {exc}.")
 
 
 def _apply(entry: DeploymentEntry, changes: dict[str, Any]) -> DeploymentEntry:
@@ -158,9 +190,21 @@ def _print_deployed(deployment: Deployment) -> None:
     full_name = f"{deployment.flow_name}/{deployment.name}"
     pool = deployment.work_pool_name or "no pool"
     typer.echo(f"Deployed {full_name!r} (pool {pool}, {deployment.id}).")
+    if deployment.catchup != "all" or deployment.max_lateness_seconds is not None:
+        typer.echo(f"  catch-up: {catchup_text(deployment)}")
     for schedule in deployment.schedules:
         typer.echo(f"  schedule: {describe_schedule(schedule.schedule)}" + ("" if schedule.active else " (inactive)"))  # fmt: skip
     typer.echo(f"  Run it with: weir deployment run '{full_name}'")
+
+
+def catchup_text(deployment: Deployment) -> str:
+    """`latest, max lateness 2 h`: the deployment's catch-up policy in words."""
+    from weir.core.schemas.deployments import describe_seconds
+
+    text = deployment.catchup.value
+    if deployment.max_lateness_seconds is not None:
+        text += f", max lateness {describe_seconds(deployment.max_lateness_seconds)}"
+    return text
 
 
 STARTER = """\
@@ -193,6 +237,8 @@ deployments:
     #    timezone: Europe/Oslo
     #  - interval: 3600                 # seconds, or an ISO 8601 duration like PT1H
     # concurrency_limit: 1              # or {{limit: 1, collision_strategy: CANCEL_NEW}}
+    # catchup: all                      # late runs after an outage: all, latest or skip
+    # max_lateness: 2h                  # a run this late is marked Missed, not started
 """
 
 

@@ -1,4 +1,6 @@
-"""`weir deployment …`: list, inspect, run, schedule, pause and delete deployments.
+"""`weir deployment …`: list, inspect, run, schedule, pause and delete deployments, and
+set their catch-up policy. `weir deployment schedule …` (one schedule at a time) is
+in `deployment_schedule.py`.
 
 A deployment is named `FLOW/DEPLOYMENT`, e.g. `etl/daily`.
 """
@@ -11,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from weir.cli import deployment_schedule
 from weir.cli.api import api_client, print_models, print_table, when
+from weir.cli.deployment_schedule import ScheduleOptions, schedule_body
 from weir.cli.output import exit_with_error, print_json
 from weir.cli.params import (
     parse_duration,
@@ -23,14 +27,17 @@ from weir.cli.watch import watch_and_exit
 
 if TYPE_CHECKING:
     from weir.client.sync import SyncWeirClient
-    from weir.core.schemas.deployments import Deployment
-    from weir.core.schemas.schedules import DeploymentSchedule, Schedule
+    from weir.core.schemas.deployments import Deployment, DeploymentNextRun
+    from weir.core.schemas.schedules import DeploymentSchedule
 
 app = typer.Typer(
     help="List, inspect, run, schedule, pause and delete deployments.", no_args_is_help=True
 )
+app.add_typer(deployment_schedule.app, name="schedule")
 
 _NAME_HELP = "FLOW/DEPLOYMENT, e.g. etl/daily."
+# the next runs `inspect` shows
+NEXT_RUNS = 5
 
 
 @app.command("ls")
@@ -53,7 +60,7 @@ def list_deployments(
         ["NAME", "POOL / QUEUE", "SCHEDULES", "PAUSED"],
         [
             (
-                _full_name(d),
+                full_name(d),
                 _pool_and_queue(d),
                 _schedules_text(d.schedules) or "-",
                 "yes" if d.paused else "no",
@@ -68,21 +75,30 @@ def inspect(
     name: str = typer.Argument(..., help=_NAME_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show one deployment: entrypoint, parameters, pool, schedules, limits."""
+    """Show one deployment: its settings, schedules, catch-up policy and next runs."""
+    from weir.cli.deploy import catchup_text
+
     with api_client() as client:
-        deployment = _read(client, name)
+        deployment = read_deployment(client, name)
+        next_runs = client.read_deployment_next_runs(deployment.id, NEXT_RUNS)
     if json_output:
-        print_json(deployment.model_dump(mode="json"))
+        print_json(
+            {
+                **deployment.model_dump(mode="json"),
+                "next_runs": [run.model_dump(mode="json") for run in next_runs],
+            }
+        )
         return
     d = deployment
     limit = f"{d.concurrency_limit} ({d.collision_strategy.value})" if d.concurrency_limit else "-"
     fields = [
-        ("ID", d.id), ("Name", _full_name(d)), ("Description", d.description or "-"),
+        ("ID", d.id), ("Name", full_name(d)), ("Description", d.description or "-"),
         ("Version", d.version or "-"), ("Entrypoint", d.entrypoint or "-"),
         ("Path", d.path or "-"), ("Parameters", json.dumps(d.parameters)),
         ("Tags", ", ".join(d.tags) or "-"), ("Work pool / queue", _pool_and_queue(d)),
         ("Job variables", json.dumps(d.job_variables)), ("Paused", "yes" if d.paused else "no"),
-        ("Concurrency limit", limit), ("Created", when(d.created)), ("Updated", when(d.updated)),
+        ("Concurrency limit", limit), ("Catch-up", catchup_text(d)),
+        ("Created", when(d.created)), ("Updated", when(d.updated)),
     ]  # fmt: skip
     for label, value in fields:
         typer.echo(f"{label + ':':<19}{value}")
@@ -96,31 +112,52 @@ def inspect(
             ],
             title="Schedules",
         )
+    typer.echo("")
+    if not next_runs:
+        typer.echo("Next runs: none scheduled.")
+        return
+    print_table(
+        ["EXPECTED START", "STATE", "RUN", "SCHEDULE"],
+        [_next_run_row(run, d.schedules) for run in next_runs],
+        title="Next runs",
+    )
+
+
+def _next_run_row(run: DeploymentNextRun, schedules: list[DeploymentSchedule]) -> tuple[str, ...]:
+    from weir.core.clock import utcnow
+    from weir.core.schemas.deployments import describe_seconds
+
+    state = run.state_name or "-"
+    if state == "Late" and run.expected_start_time is not None:
+        state += f" ({describe_seconds((utcnow() - run.expected_start_time).total_seconds())})"
+    schedule = next((s for s in schedules if s.id == run.schedule_id), None)
+    made_by = _schedules_text([schedule]) if schedule else "by hand"
+    return when(run.expected_start_time), state, run.name, made_by
 
 
 @app.command("delete")
 def delete(name: str = typer.Argument(..., help=_NAME_HELP)) -> None:
     """Delete a deployment and its schedules (its past runs are kept)."""
     with api_client() as client:
-        deployment = _read(client, name)
+        deployment = read_deployment(client, name)
         client.delete_deployment(deployment.id)
-    typer.echo(f"Deleted deployment {_full_name(deployment)!r}.")
+    typer.echo(f"Deleted deployment {full_name(deployment)!r}.")
 
 
 @app.command("pause")
 def pause(name: str = typer.Argument(..., help=_NAME_HELP)) -> None:
     """Pause a deployment: its schedules create no runs until it is resumed."""
     with api_client() as client:
-        deployment = client.pause_deployment(_read(client, name).id)
-    typer.echo(f"Paused deployment {_full_name(deployment)!r}.")
+        deployment = client.pause_deployment(read_deployment(client, name).id)
+    typer.echo(f"Paused deployment {full_name(deployment)!r}.")
 
 
 @app.command("resume")
 def resume(name: str = typer.Argument(..., help=_NAME_HELP)) -> None:
     """Resume a paused deployment."""
     with api_client() as client:
-        deployment = client.resume_deployment(_read(client, name).id)
-    typer.echo(f"Resumed deployment {_full_name(deployment)!r}.")
+        deployment = client.resume_deployment(read_deployment(client, name).id)
+    typer.echo(f"Resumed deployment {full_name(deployment)!r}.")
 
 
 @app.command("run")
@@ -157,10 +194,10 @@ def run(
         scheduled_time=_start_time(start_in, start_at),
     )
     with api_client() as client:
-        deployment = _read(client, name)
+        deployment = read_deployment(client, name)
         flow_run = client.create_deployment_run(deployment.id, body)
         when_text = when(flow_run.expected_start_time) if body.scheduled_time else "now"
-        typer.echo(f"Created flow run {flow_run.name!r} of {_full_name(deployment)!r}.")
+        typer.echo(f"Created flow run {flow_run.name!r} of {full_name(deployment)!r}.")
         typer.echo(f"ID:        {flow_run.id}")
         typer.echo(f"Scheduled: {when_text}")
         if watch:
@@ -171,23 +208,29 @@ def run(
 @app.command("set-schedule")
 def set_schedule(
     name: str = typer.Argument(..., help=_NAME_HELP),
-    cron: str = typer.Option(None, "--cron", help='A cron expression, e.g. "0 8 * * *".'),
-    interval: float = typer.Option(None, "--interval", help="Every this many seconds."),
-    rrule: str = typer.Option(None, "--rrule", help="An RFC 5545 rule, e.g. FREQ=DAILY;BYHOUR=8."),
-    timezone: str = typer.Option(
-        None, "--timezone", help="An IANA time zone, e.g. Europe/Oslo (default: UTC)."
-    ),
+    cron: str = ScheduleOptions.cron,
+    interval: str = ScheduleOptions.interval,
+    rrule: str = ScheduleOptions.rrule,
+    timezone: str = ScheduleOptions.timezone,
+    anchor_date: str = ScheduleOptions.anchor_date,
+    day_or: bool = ScheduleOptions.day_or,
+    param: list[str] = ScheduleOptions.param,
+    params: str = ScheduleOptions.params,
+    inactive: bool = ScheduleOptions.inactive,
+    slug: str = ScheduleOptions.slug,
 ) -> None:
     """Replace the deployment's schedules with this one."""
     from weir.core.schemas.deployments import DeploymentUpdate
-    from weir.core.schemas.schedules import DeploymentScheduleCreate
 
-    schedule = _schedule(cron, interval, rrule, timezone or "UTC")
-    change = DeploymentUpdate(schedules=[DeploymentScheduleCreate(schedule=schedule)])
+    schedule = schedule_body(
+        cron=cron, interval=interval, rrule=rrule, timezone=timezone, anchor_date=anchor_date,
+        day_or=day_or, param=param, params=params, inactive=inactive, slug=slug,
+    )  # fmt: skip
     with api_client() as client:
-        deployment = client.update_deployment(_read(client, name).id, change)
+        change = DeploymentUpdate(schedules=[schedule])
+        deployment = client.update_deployment(read_deployment(client, name).id, change)
     typer.echo(
-        f"Deployment {_full_name(deployment)!r} now runs "
+        f"Deployment {full_name(deployment)!r} now runs "
         f"{_schedules_text(deployment.schedules) or 'on no schedule'}."
     )
 
@@ -199,19 +242,53 @@ def clear_schedule(name: str = typer.Argument(..., help=_NAME_HELP)) -> None:
 
     with api_client() as client:
         deployment = client.update_deployment(
-            _read(client, name).id, DeploymentUpdate(schedules=[])
+            read_deployment(client, name).id, DeploymentUpdate(schedules=[])
         )
-    typer.echo(f"Removed the schedules of deployment {_full_name(deployment)!r}.")
+    typer.echo(f"Removed the schedules of deployment {full_name(deployment)!r}.")
 
 
-def _read(client: SyncWeirClient, name: str) -> Deployment:
+@app.command("set-catchup")
+def set_catchup(
+    name: str = typer.Argument(..., help=_NAME_HELP),
+    policy: str = typer.Argument(
+        None, help="What late runs do after an outage: all, latest or skip."
+    ),
+    max_lateness: str = typer.Option(
+        None,
+        "--max-lateness",
+        help="Mark a run this late Missed instead of starting it: 2h, 30m, 3600.",
+    ),
+    no_max_lateness: bool = typer.Option(
+        False, "--no-max-lateness", help="Start late runs however late they are."
+    ),
+) -> None:
+    """Set the deployment's catch-up policy and lateness limit (see docs/schedules.md)."""
+    from weir.cli.deploy import catchup_option, catchup_text, lateness_option
+    from weir.core.schemas.deployments import DeploymentUpdate
+
+    if policy is None and max_lateness is None and not no_max_lateness:
+        exit_with_error("Give a policy (all, latest or skip), --max-lateness or --no-max-lateness.")
+    if max_lateness is not None and no_max_lateness:
+        exit_with_error("Give --max-lateness or --no-max-lateness, not both.")
+    fields: dict[str, object] = {}
+    if policy is not None:
+        fields["catchup"] = catchup_option(policy, "Catch-up policy")
+    if max_lateness is not None or no_max_lateness:
+        fields["max_lateness_seconds"] = lateness_option(max_lateness) if max_lateness else None
+    with api_client() as client:
+        change = DeploymentUpdate.model_validate(fields)
+        deployment = client.update_deployment(read_deployment(client, name).id, change)
+    typer.echo(f"Deployment {full_name(deployment)!r} now catches up: {catchup_text(deployment)}.")
+
+
+def read_deployment(client: SyncWeirClient, name: str) -> Deployment:
     flow, _, deployment = name.partition("/")
     if not flow or not deployment or "/" in deployment:
         exit_with_error(f"Name the deployment as FLOW/DEPLOYMENT, e.g. etl/daily; got {name!r}.")
     return client.read_deployment_by_name(name)
 
 
-def _full_name(deployment: Deployment) -> str:
+def full_name(deployment: Deployment) -> str:
     return f"{deployment.flow_name}/{deployment.name}"
 
 
@@ -227,25 +304,6 @@ def _schedules_text(schedules: list[DeploymentSchedule]) -> str:
     return ", ".join(
         describe_schedule(s.schedule) + ("" if s.active else " (inactive)") for s in schedules
     )
-
-
-def _schedule(
-    cron: str | None, interval: float | None, rrule: str | None, timezone: str
-) -> Schedule:
-    from weir.core.schemas import schedules
-
-    given = [option for option, value in (("--cron", cron), ("--interval", interval),
-             ("--rrule", rrule)) if value is not None]  # fmt: skip
-    if len(given) != 1:
-        exit_with_error(
-            "Give exactly one of --cron, --interval or --rrule"
-            + (f", not {' and '.join(given)}." if given else ".")
-        )
-    if cron is not None:
-        return request_body(schedules.CronSchedule, cron=cron, timezone=timezone)
-    if interval is not None:
-        return request_body(schedules.IntervalSchedule, interval=interval, timezone=timezone)
-    return request_body(schedules.RRuleSchedule, rrule=rrule, timezone=timezone)
 
 
 def _start_time(start_in: str | None, start_at: str | None) -> datetime | None:

@@ -8,9 +8,11 @@ import sys
 import typer
 
 from weir.cli.server_database import database_app
+from weir.cli.server_services import services_app
 
 app = typer.Typer(help="Run the weir server and manage its database.", no_args_is_help=True)
 app.add_typer(database_app, name="database")
+app.add_typer(services_app, name="services")
 
 
 @app.command("start")
@@ -22,7 +24,8 @@ def start(
     no_services: bool = typer.Option(
         False,
         "--no-services",
-        help="Serve the API only: the zombie reaper and the scheduler do not run in this process.",
+        help="Serve the API only: the background services (scheduler, zombie reaper, …) do not "
+        "run in this process; run them with `weir server services start`.",
     ),
     log_level: str = typer.Option("info", help="Server log level (debug, info, warning, error)."),
 ) -> None:
@@ -32,7 +35,7 @@ def start(
     from weir.settings import get_settings
 
     settings = get_settings()
-    _configure_logging(log_level)
+    configure_logging(log_level)
     prepare_database()  # an unusable database is one sentence here, not a uvicorn traceback
     serve(
         host or settings.server.host,
@@ -42,7 +45,8 @@ def start(
     )
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
+    """Server logs (`weir.server…`) on stderr at `level`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(message)s", "%H:%M:%S")

@@ -10,6 +10,7 @@ from weir.core.schemas.deployments import (
     Deployment,
     DeploymentCreate,
     DeploymentFilterRequest,
+    DeploymentNextRun,
     DeploymentRunCreate,
     DeploymentUpdate,
 )
@@ -74,6 +75,13 @@ class DeploymentsAPI(ResourceAPI):
         return parse(
             FlowRun, await self._send("POST", f"deployments/{deployment_id}/runs", body=body)
         )
+
+    async def read_deployment_next_runs(
+        self, deployment_id: DeploymentId, limit: int = 5
+    ) -> list[DeploymentNextRun]:
+        """The deployment's next SCHEDULED runs by expected start time (`Late` first)."""
+        path = f"deployments/{deployment_id}/next_runs?limit={int(limit)}"
+        return parse(list[DeploymentNextRun], await self._send("GET", path))
 
     # -- schedules -------------------------------------------------------------------
     async def read_deployment_schedules(

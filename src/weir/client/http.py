@@ -29,6 +29,7 @@ from weir.client.retries import (
     RetryPolicy,
     describe_connection_error,
 )
+from weir.client.services import ServicesAPI
 from weir.client.work_pools import WorkPoolsAPI
 from weir.core.schemas.filters import (
     FlowFilterRequest,
@@ -81,7 +82,7 @@ _ERRORS: dict[int, type[APIError]] = {
 }
 
 
-class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI):
+class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI, ServicesAPI):
     """The weir API over HTTP. Use as `async with WeirClient.from_settings() as client:`."""
 
     def __init__(

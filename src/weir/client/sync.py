@@ -186,6 +186,7 @@ class SyncWeirClient:
     pause_deployment = _blocking(WeirClient.pause_deployment)
     resume_deployment = _blocking(WeirClient.resume_deployment)
     create_deployment_run = _blocking(WeirClient.create_deployment_run)
+    read_deployment_next_runs = _blocking(WeirClient.read_deployment_next_runs)
     read_deployment_schedules = _blocking(WeirClient.read_deployment_schedules)
     create_deployment_schedules = _blocking(WeirClient.create_deployment_schedules)
     update_deployment_schedule = _blocking(WeirClient.update_deployment_schedule)
@@ -198,6 +199,8 @@ class SyncWeirClient:
     acquire_concurrency_slots = _blocking(WeirClient.acquire_concurrency_slots)
     release_concurrency_slots = _blocking(WeirClient.release_concurrency_slots)
     renew_concurrency_slots = _blocking(WeirClient.renew_concurrency_slots)
+    # services
+    read_services = _blocking(WeirClient.read_services)
 
 
 async def _next(iterator: AsyncIterator[T]) -> T:

@@ -25,7 +25,8 @@ from weir.core.schemas.work_pools import (
     WorkQueueUpdate,
 )
 
-# how much longer than its long poll a claim may take before the client gives up
+# how much longer than its long poll a claim (or heartbeat) may take before the client
+# gives up
 CLAIM_GRACE_SECONDS = 10.0
 
 
@@ -95,9 +96,13 @@ class WorkPoolsAPI(ResourceAPI):
         self, pool: str, heartbeat: WorkerHeartbeat
     ) -> WorkerHeartbeatResponse:
         """Register or refresh a worker; renews the leases of the runs it names and
-        answers which of them to cancel."""
+        answers which of them to cancel (with `heartbeat.wait_seconds`, waiting up to
+        that long for a cancellation)."""
         path = f"{_pool(pool)}/workers/heartbeat"
-        return parse(WorkerHeartbeatResponse, await self._send("POST", path, body=heartbeat))
+        wait = heartbeat.wait_seconds
+        timeout = None if not wait else wait + CLAIM_GRACE_SECONDS
+        response = await self._send("POST", path, body=heartbeat, read_timeout=timeout)
+        return parse(WorkerHeartbeatResponse, response)
 
     async def delete_worker(self, pool: str, name: str) -> None:
         await self._send("DELETE", f"{_pool(pool)}/workers/{quote(name, safe='')}")

@@ -94,6 +94,8 @@ def build_deployment(
         pull_steps=pull_steps or None,
         concurrency_limit=limit.limit if limit else None,
         collision_strategy=limit.collision_strategy if limit else None,
+        catchup=entry.catchup,
+        max_lateness_seconds=entry.max_lateness,
         schedules=[s.to_create() for s in entry.schedules],
     )
 

@@ -8,21 +8,24 @@ file's published JSON Schema (docs/weir.schema.json).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from weir.core.schemas.deployments import CollisionStrategy
+from weir.core.schemas.deployments import Catchup, CollisionStrategy
 from weir.core.schemas.schedules import (
     CronSchedule,
     DeploymentScheduleCreate,
@@ -36,6 +39,42 @@ SCHEMA_ID = "https://weir.dev/weir.schema.json"
 
 PullStep = Annotated[
     dict[str, Any], AfterValidator(check_step), WithJsonSchema(steps_json_schema())
+]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_HELP = "seconds (3600), or 90s, 30m, 2h, 1d, 1w, or ISO 8601 (PT1H)"
+
+
+def duration_seconds(value: Any) -> float:
+    """A positive duration in seconds, from a number of seconds, `90s`, `30m`, `2h`,
+    `1d`, `1w`, or an ISO 8601 duration (`PT1H`); a ValueError saying so otherwise."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        elif value.strip().upper().startswith("P"):
+            try:
+                seconds = TypeAdapter(timedelta).validate_python(value.strip()).total_seconds()
+            except ValidationError:
+                seconds = None
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration; use {DURATION_HELP}")
+    if seconds <= 0:
+        raise ValueError(f"the duration must be positive, not {value!r}")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(duration_seconds),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}]}),
 ]
 
 
@@ -157,6 +196,15 @@ class DeploymentEntry(_Strict):
     work_pool: WorkPoolEntry = Field(default_factory=WorkPoolEntry)
     concurrency_limit: ConcurrencyLimitEntry | None = Field(
         default=None, description="an integer, or {limit, collision_strategy}"
+    )
+    catchup: Catchup = Field(
+        default=Catchup.ALL,
+        description="runs that became late while no worker ran: all run, only each "
+        "schedule's latest, or none (skip)",
+    )
+    max_lateness: Duration | None = Field(
+        default=None,
+        description=f"a run later than this is marked Missed instead of started: {DURATION_HELP}",
     )
     pull: list[PullStep] | None = Field(default=None, description="replaces the file's pull")
     build: Any = Field(default=None, description="accepted and ignored")

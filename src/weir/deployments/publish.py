@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from weir.core.schemas.deployments import CollisionStrategy, DeploymentCreate
+from weir.core.schemas.deployments import Catchup, CollisionStrategy, DeploymentCreate
 from weir.core.schemas.schedules import DeploymentScheduleCreate
 from weir.deployments.apply import deployment_create
-from weir.deployments.config import ScheduleEntry
+from weir.deployments.config import ScheduleEntry, duration_seconds
 from weir.deployments.entrypoints import entrypoint_for
 from weir.exceptions import DeploymentConfigError
 
@@ -45,8 +45,15 @@ def to_deployment(
     collision_strategy: CollisionStrategy | str | None = None,
     enforce_parameter_schema: bool = True,
     paused: bool = False,
+    catchup: Catchup | str | None = None,
+    max_lateness: float | timedelta | str | None = None,
 ) -> DeploymentCreate:
-    """The body registering `flow` as deployment `name` (not sent)."""
+    """The body registering `flow` as deployment `name` (not sent).
+
+    `catchup` is what happens to scheduled runs that became late while no worker ran:
+    "all" run (the default), only each schedule's "latest", or none ("skip").
+    `max_lateness` (seconds, a timedelta, "2h", "PT2H") marks a run that late `Missed`
+    instead of starting it. See docs/schedules.md."""
     cwd = Path.cwd()
     return deployment_create(
         flow,
@@ -65,7 +72,18 @@ def to_deployment(
         collision_strategy=collision_strategy,
         enforce_parameter_schema=enforce_parameter_schema,
         paused=paused,
+        catchup=catchup,
+        max_lateness_seconds=_lateness_seconds(max_lateness),
     )
+
+
+def _lateness_seconds(value: float | timedelta | str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        raise DeploymentConfigError(f"max_lateness: {exc}.") from None
 
 
 def deploy(flow: Flow[..., Any], name: str, work_pool_name: str, **options: Any) -> Deployment:

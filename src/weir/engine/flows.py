@@ -160,7 +160,8 @@ class Flow(Generic[P, R]):
 
     def deploy(self, name: str, work_pool_name: str, **options: Any) -> Deployment:
         """Register this flow as deployment `name` on a work pool; the options are
-        `weir.deployments.publish.to_deployment`'s (cron=, interval=, parameters=, tags=, …)."""
+        `weir.deployments.publish.to_deployment`'s (cron=, interval=, parameters=, tags=,
+        catchup="all" | "latest" | "skip", max_lateness="2h", …)."""
         from weir.deployments.publish import deploy
 
         return deploy(self, name, work_pool_name, **options)
@@ -174,7 +175,9 @@ class Flow(Generic[P, R]):
     def serve(self, name: str | None = None, *, limit: int | None = None, **options: Any) -> None:
         """Serve this flow as a deployment from this process until stopped (SIGTERM,
         Ctrl-C): options are cron=, interval=, rrule=, timezone=, parameters=, tags=,
-        description=, version=; `limit` caps the runs at once."""
+        description=, version=, catchup= ("all", "latest" or "skip": the runs that became
+        late while nothing served them) and max_lateness= (e.g. "2h": a run that late is
+        marked Missed, not started); `limit` caps the runs at once."""
         from weir.workers.serve import serve
 
         serve((self, {"name": name or self.name, **options}), limit=limit)

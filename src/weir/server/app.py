@@ -1,8 +1,8 @@
 """`create_app`: the FastAPI application of `weir server start`.
 
-The database opens (and its schema is brought up to date) in the lifespan, not at
-import or construction, so building the app is cheap and tests can pass their own
-`Database`.
+The database opens (and its schema is brought up to date), and the wake-up board
+connects to its broker, in the lifespan, not at import or construction, so building
+the app is cheap and tests can pass their own `Database`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from weir.server.api import (
     work_pools,
     work_queues,
 )
+from weir.server.api import metrics as metrics_route
+from weir.server.api import services as service_routes  # `services` is create_app's flag
 from weir.server.api.dependencies import IdCache
 from weir.server.api.errors import install_error_handlers
 from weir.server.auth.basic import BasicAuthMiddleware
@@ -35,7 +37,7 @@ from weir.server.auth.csrf import CsrfMiddleware, CsrfTokens
 from weir.server.auth.csrf import router as csrf_router
 from weir.server.db.engine import Database, default_database_url
 from weir.server.db.migrate import ensure_schema
-from weir.server.messaging import Wakeups
+from weir.server.messaging import open_wakeups
 from weir.server.services import SERVICES, ServiceRunner
 from weir.settings import Settings, get_settings
 
@@ -50,7 +52,7 @@ def create_app(
 ) -> FastAPI:
     """The API app. `database` defaults to the settings' (opened at startup, closed at
     shutdown); with `services`, the loop services of `weir.server.services.SERVICES`
-    run in the lifespan (their statuses on `app.state.service_statuses`)."""
+    run in the lifespan, one process at a time per database (`GET /api/services`)."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -60,15 +62,18 @@ def create_app(
         )
         await ensure_schema(db)
         app.state.database = db
-        wakeups: Wakeups = app.state.wakeups
-        runner = ServiceRunner([service(db, settings, wakeups) for service in SERVICES])
-        app.state.service_statuses = runner.statuses
+        board = contextlib.AsyncExitStack()  # the wake-up board and its broker
+        wakeups = await board.enter_async_context(open_wakeups(settings))
+        app.state.wakeups = wakeups
+        runner = ServiceRunner(db, [service(db, settings, wakeups) for service in SERVICES])
+        app.state.service_runner = runner
         if app.state.services:
             runner.start()
         try:
             yield
         finally:
             await runner.stop()
+            await board.aclose()
             if database is None:  # a database passed in belongs to the caller
                 await db.dispose()
 
@@ -84,7 +89,6 @@ def create_app(
     app.state.project_ids = IdCache()
     app.state.flow_ids = IdCache()
     app.state.database = database
-    app.state.wakeups = Wakeups()
     # claims before deployments: `/deployments/claim` must match before `/deployments/{id}`
     routers = (
         health,
@@ -101,6 +105,7 @@ def create_app(
         deployment_runs,
         deployment_schedules,
         concurrency_limits,
+        service_routes,
     )
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
@@ -117,4 +122,6 @@ def create_app(
         app.add_middleware(
             BasicAuthMiddleware, auth_string=server.api_auth_string.get_secret_value()
         )
+    if server.metrics_enabled:  # `/metrics` (behind basic auth), and request timing outermost
+        metrics_route.install(app)
     return app

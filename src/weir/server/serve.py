@@ -51,9 +51,12 @@ def serve(host: str, port: int, *, services: bool = True, log_level: str = "info
     import uvicorn
 
     from weir.server.app import create_app
+    from weir.server.messaging.broker import check_broker
     from weir.settings import get_settings
 
-    app = create_app(get_settings(), services=services)
+    settings = get_settings()
+    check_broker(settings)  # a misconfigured broker is one sentence, not a uvicorn traceback
+    app = create_app(settings, services=services)
     shown_host = f"[{host}]" if ":" in host else host
 
     class Server(uvicorn.Server):

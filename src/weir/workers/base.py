@@ -209,26 +209,39 @@ class Worker:
 
     # -- heartbeats and cancellation -------------------------------------------------
     async def _heartbeats(self) -> None:
+        """Heartbeat once per interval. A pool's heartbeat long-polls for the interval,
+        so a cancellation reaches the worker as soon as it is asked for; a heartbeat
+        that answered early for nothing new (or failed) waits out the interval."""
+        loop = asyncio.get_running_loop()
+        interval = self.settings.worker.heartbeat_seconds
         while True:
-            await asyncio.sleep(self.settings.worker.heartbeat_seconds)
-            held = [r.id for r in self.running.values() if not r.lost]
-            try:
-                answer = await self.source.heartbeat(held)
-            except ServerUnreachable:
-                self._went_away()
-                continue
-            except APIError as exc:
-                logger.warning("Worker %r heartbeat refused: %s", self.name, exc)
-                continue
-            self._came_back()
-            for run_id in answer.lost:
-                if run_id in self.running:
-                    self.running[run_id].lost = True
-            for run_id in answer.cancel:
-                run = self.running.get(run_id)
-                if run is not None and run.stopped_for is None:
-                    logger.info("Cancelling flow run %r: killing its process.", run.name)
-                    self._kill(run, "cancel")
+            started = loop.time()
+            if not await self._heartbeat():
+                await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    async def _heartbeat(self) -> bool:
+        """One heartbeat; whether it asked to cancel a run not being cancelled yet."""
+        held = [r.id for r in self.running.values() if not r.lost]
+        try:
+            answer = await self.source.heartbeat(held)
+        except ServerUnreachable:
+            self._went_away()
+            return False
+        except APIError as exc:
+            logger.warning("Worker %r heartbeat refused: %s", self.name, exc)
+            return False
+        self._came_back()
+        for run_id in answer.lost:
+            if run_id in self.running:
+                self.running[run_id].lost = True
+        cancelled = False
+        for run_id in answer.cancel:
+            run = self.running.get(run_id)
+            if run is not None and run.stopped_for is None:
+                logger.info("Cancelling flow run %r: killing its process.", run.name)
+                self._kill(run, "cancel")
+                cancelled = True
+        return cancelled
 
     def _kill(self, run: RunningRun, reason: str) -> None:
         assert self.infrastructure is not None

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from weir.settings import Settings
 
 
+# the longest the API lets a heartbeat wait
+MAX_HEARTBEAT_WAIT_SECONDS = 60.0
+
+
 class WorkSource(Protocol):
     """Where a worker's runs come from, and who it reports to."""
 
@@ -32,7 +36,10 @@ class WorkSource(Protocol):
 
     async def claim(self, limit: int, wait_seconds: float) -> list[ClaimedRun]: ...
 
-    async def heartbeat(self, flow_run_ids: list[uuid.UUID]) -> WorkerHeartbeatResponse: ...
+    async def heartbeat(self, flow_run_ids: list[uuid.UUID]) -> WorkerHeartbeatResponse:
+        """Renew the leases of `flow_run_ids`; which to cancel and which were lost. It may
+        wait up to one heartbeat interval for a cancellation to answer with."""
+        ...
 
     async def deregister(self) -> None: ...
 
@@ -62,7 +69,7 @@ class PoolSource:
                 f"Work pool '{self.pool}' does not exist; create it with "
                 f"`weir work-pool create {self.pool} --type process`."
             ) from None
-        await self.heartbeat([])
+        await self._beat([], wait_seconds=None)
         return pool.type
 
     async def claim(self, limit: int, wait_seconds: float) -> list[ClaimedRun]:
@@ -76,11 +83,20 @@ class PoolSource:
         return await self.client.claim_flow_runs(self.pool, request)
 
     async def heartbeat(self, flow_run_ids: list[uuid.UUID]) -> WorkerHeartbeatResponse:
+        """A long poll of one heartbeat interval: the API answers at once when one of
+        this worker's runs is being cancelled, through whichever replica."""
+        wait = min(self.settings.worker.heartbeat_seconds, MAX_HEARTBEAT_WAIT_SECONDS)
+        return await self._beat(flow_run_ids, wait_seconds=wait)
+
+    async def _beat(
+        self, flow_run_ids: list[uuid.UUID], wait_seconds: float | None
+    ) -> WorkerHeartbeatResponse:
         beat = WorkerHeartbeat(
             name=self.worker_name,
             heartbeat_interval_seconds=self.settings.worker.heartbeat_seconds,
             flow_run_ids=flow_run_ids,
             lease_seconds=self.settings.worker.lease_seconds,
+            wait_seconds=wait_seconds,
         )
         return await self.client.worker_heartbeat(self.pool, beat)
 

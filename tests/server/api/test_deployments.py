@@ -291,3 +291,64 @@ async def test_a_removed_schedule_takes_its_unstarted_runs_with_it(
     assert [await exists(r) for r in (by_cron, by_interval, by_hand)] == [False, True, True]
     await client.post(f"{url}/pause")  # pausing drops what the scheduler made
     assert [await exists(r) for r in (by_interval, by_hand)] == [False, True]
+
+
+async def test_catchup_and_max_lateness_are_applied_patched_and_checked(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await apply(client, catchup="latest", max_lateness_seconds=3600)
+    assert (created["catchup"], created["max_lateness_seconds"]) == ("latest", 3600)
+    url = f"/api/deployments/{created['id']}"
+    # PATCH: null catchup leaves it, null max_lateness_seconds removes the limit
+    patched = (await client.patch(url, json={"catchup": None, "max_lateness_seconds": 60})).json()
+    assert (patched["catchup"], patched["max_lateness_seconds"]) == ("latest", 60)
+    patched = (await client.patch(url, json={"max_lateness_seconds": None})).json()
+    assert (patched["catchup"], patched["max_lateness_seconds"]) == ("latest", None)
+    patched = (await client.patch(url, json={"catchup": "skip"})).json()
+    assert patched["catchup"] == "skip"
+    # the declarative apply resets what the body leaves out
+    again = await apply(client, expect=200)
+    assert (again["catchup"], again["max_lateness_seconds"]) == ("all", None)
+
+    for body, words in [
+        ({"catchup": "sometimes"}, "catchup"),
+        ({"max_lateness_seconds": 0}, "max_lateness_seconds"),
+        ({"max_lateness_seconds": "soon"}, "max_lateness_seconds"),
+    ]:
+        refused = await client.patch(url, json=body)
+        assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
+        refused = await client.post(
+            "/api/deployments/", json={"name": "x", "flow_name": "etl", **body}
+        )
+        assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
+
+
+async def test_next_runs_are_the_scheduled_runs_soonest_first(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    created = await apply(client, schedules=[INTERVAL])
+    url = f"/api/deployments/{created['id']}"
+    times = ["2030-01-01T10:00:00Z", "2030-01-01T08:00:00Z", "2030-01-01T09:00:00Z"]
+    made = [(await client.post(f"{url}/runs", json={"scheduled_time": t})).json() for t in times]
+    # one started already, one claims to come from the schedule
+    await client.post(
+        f"/api/flow_runs/{made[2]['id']}/set_state", json={"state": {"type": "PENDING"}}
+    )
+    schedule_id = created["schedules"][0]["id"]
+    async with database.write() as session:
+        await session.execute(
+            sa.update(FlowRun)
+            .where(FlowRun.id == uuid.UUID(made[0]["id"]))
+            .values(idempotency_key=f"scheduled {schedule_id} 2030-01-01T10:00:00+00:00")
+        )
+    response = await client.get(f"{url}/next_runs")
+    assert response.status_code == 200, response.text
+    runs = response.json()
+    assert [r["id"] for r in runs] == [made[1]["id"], made[0]["id"]]
+    assert [r["schedule_id"] for r in runs] == [None, schedule_id]
+    assert runs[0]["state_name"] == "Scheduled" and runs[0]["name"] == made[1]["name"]
+    assert len((await client.get(f"{url}/next_runs?limit=1")).json()) == 1
+
+    assert (await client.get(f"{url}/next_runs?limit=0")).status_code == 422
+    unknown = await client.get("/api/deployments/0190f1f0-0000-7000-8000-000000000000/next_runs")
+    assert unknown.status_code == 404 and "Deployment" in unknown.json()["detail"]

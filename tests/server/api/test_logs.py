@@ -77,7 +77,8 @@ async def test_stream_sends_existing_logs_and_ends(
     client: httpx.AsyncClient, create_run: CreateRun
 ) -> None:
     run = await create_run()
-    await client.post("/api/logs/", json=logs(run["id"], "one", "two"))
+    posted = await client.post("/api/logs/", json=logs(run["id"], "one", "two"))
+    assert posted.status_code == 201, posted.text
     response = await client.get(f"/api/flow_runs/{run['id']}/logs/stream")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")

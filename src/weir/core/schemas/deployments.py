@@ -1,5 +1,6 @@
 """Deployments on the wire: a flow registered server-side with its entrypoint,
-parameters (and their JSON schema), tags, schedules, work pool and limits.
+parameters (and their JSON schema), tags, schedules, work pool, limits and catch-up
+policy.
 
 `POST /api/deployments/` is an upsert by (flow name, deployment name), and it is
 declarative: the deployment becomes what the body says, schedules included (a
@@ -30,6 +31,30 @@ class CollisionStrategy(enum.StrEnum):
     CANCEL_NEW = "CANCEL_NEW"  # the new run is cancelled
 
 
+class Catchup(enum.StrEnum):
+    """What happens to a deployment's scheduled runs that became late while no worker
+    ran them (docs/schedules.md): all run, only each schedule's latest, or none."""
+
+    ALL = "all"
+    LATEST = "latest"
+    SKIP = "skip"
+
+
+def describe_seconds(seconds: float) -> str:
+    """A lateness or a lateness limit in words: `45 s`, `12 min`, `2 h 05 min`, `3 d 4 h`."""
+    whole = int(seconds)
+    if whole < 120:
+        return f"{seconds:.0f} s"
+    minutes, _ = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
 class DeploymentCreate(RequestModel):
     name: str = Field(pattern=RESOURCE_NAME_PATTERN)
     flow_name: str = Field(min_length=1, max_length=200)
@@ -51,6 +76,9 @@ class DeploymentCreate(RequestModel):
     paused: bool = False
     concurrency_limit: int | None = Field(default=None, ge=1)
     collision_strategy: CollisionStrategy = CollisionStrategy.ENQUEUE
+    catchup: Catchup = Catchup.ALL
+    # a run this late is CANCELLED `Missed` instead of started (None: no limit)
+    max_lateness_seconds: float | None = Field(default=None, gt=0)
     schedules: list[DeploymentScheduleCreate] = Field(
         default_factory=list, max_length=MAX_SCHEDULES
     )
@@ -69,6 +97,9 @@ class DeploymentUpdate(RequestModel):
     paused: bool | None = None
     concurrency_limit: int | None = Field(default=None, ge=1)
     collision_strategy: CollisionStrategy | None = None
+    catchup: Catchup | None = None
+    # given as null: no limit
+    max_lateness_seconds: float | None = Field(default=None, gt=0)
     schedules: list[DeploymentScheduleCreate] | None = Field(default=None, max_length=MAX_SCHEDULES)
 
 
@@ -94,6 +125,8 @@ class Deployment(ResponseModel):
     paused: bool = False
     concurrency_limit: int | None = None
     collision_strategy: CollisionStrategy = CollisionStrategy.ENQUEUE
+    catchup: Catchup = Catchup.ALL
+    max_lateness_seconds: float | None = None
     schedules: list[DeploymentSchedule] = Field(default_factory=list)
     created: datetime
     updated: datetime
@@ -123,3 +156,14 @@ class DeploymentRunCreate(RequestModel):
     scheduled_time: datetime | None = None
     job_variables: dict[str, Any] = Field(default_factory=dict)
     work_queue_name: str | None = Field(default=None, max_length=200)
+
+
+class DeploymentNextRun(ResponseModel):
+    """One of a deployment's next SCHEDULED runs (`GET /deployments/{id}/next_runs`)."""
+
+    id: uuid.UUID
+    name: str
+    state_name: str | None = None  # `Scheduled`, `Late`, `AwaitingRetry`, …
+    expected_start_time: datetime | None = None
+    # the schedule that made it; None for a run created by hand or a retry
+    schedule_id: uuid.UUID | None = None

@@ -137,10 +137,14 @@ class WorkerHeartbeat(RequestModel):
     # the runs this worker is running; their leases are renewed with the heartbeat
     flow_run_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
     lease_seconds: float | None = Field(default=None, gt=0, le=86_400)
+    # a long poll: answer as soon as a run the worker holds is being cancelled, else
+    # after this many seconds (None: at once)
+    wait_seconds: float | None = Field(default=None, ge=0, le=60)
 
 
 class WorkerHeartbeatResponse(ResponseModel):
-    # runs of `flow_run_ids` that were asked to stop (CANCELLING): kill them
+    # runs the worker holds (of `flow_run_ids`, or, after a wait, any) that were asked
+    # to stop (CANCELLING): kill them
     cancel: list[uuid.UUID] = Field(default_factory=list)
     # runs of `flow_run_ids` the worker should no longer hold (ended, deleted, crashed)
     lost: list[uuid.UUID] = Field(default_factory=list)

@@ -22,7 +22,7 @@ from weir.server.api.work_pools import queue_missing, read_pool_or_404
 from weir.server.db.engine import Database
 from weir.server.db.repos import claims as repo
 from weir.server.db.repos import work_pools as pool_repo
-from weir.server.messaging.wakeups import Wakeups, deployment_key, pool_key
+from weir.server.messaging.wakeups import Wakeups, deployment_key, flow_run_key, pool_key
 
 router = APIRouter(tags=["claims"])
 
@@ -81,6 +81,8 @@ async def _long_poll(
     while True:
         rows = await _try_claim(database, target, body, check_first=not first)
         first = False
+        for row in rows:  # each claimed run changed state (to PENDING)
+            wakeups.notify(flow_run_key(row["id"]))
         remaining = deadline - time.monotonic()
         if rows or remaining <= 0:
             return rows

@@ -1,14 +1,15 @@
-"""A deployment's schedules one by one: list, add, update, delete. (Deploying replaces
-them all at once: `POST /api/deployments/`.)"""
+"""A deployment's schedules one by one: list, add, update, delete; and the next runs
+they made. (Deploying replaces them all at once: `POST /api/deployments/`.)"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from weir.core.schemas.deployments import DeploymentNextRun
 from weir.core.schemas.schedules import (
     MAX_SCHEDULES,
     DeploymentSchedule,
@@ -88,6 +89,21 @@ async def delete_deployment_schedule(
         await _read_schedule(session, project, deployment_id, schedule_id)
         await schedule_repo.delete(session, deployment_id, [schedule_id])
     return Response(status_code=204)
+
+
+@router.get("/{deployment_id}/next_runs")
+async def read_deployment_next_runs(
+    deployment_id: uuid.UUID,
+    database: DatabaseDep,
+    project: ProjectDep,
+    limit: int = Query(default=5, ge=1, le=100),
+) -> list[DeploymentNextRun]:
+    """The deployment's next SCHEDULED runs by expected start time (`Late` ones first),
+    each with the schedule that made it."""
+    async with database.read() as session:
+        await read_wire(session, project, deployment_id)
+        rows = await schedule_repo.next_runs(session, deployment_id, limit)
+    return [DeploymentNextRun.model_validate(row) for row in rows]
 
 
 async def _read_schedule(

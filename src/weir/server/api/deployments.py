@@ -49,7 +49,10 @@ _PLAIN_FIELDS = (
     "paused",
     "concurrency_limit",
     "collision_strategy",
+    "catchup",
+    "max_lateness_seconds",
 )
+_ENUM_FIELDS = ("collision_strategy", "catchup")
 
 
 def to_wire(row: dict[str, Any], schedules: list[dict[str, Any]]) -> Deployment:
@@ -137,6 +140,7 @@ async def apply_deployment(
             work_pool_id=pool["id"] if pool else None,
             work_queue_id=queue["id"] if queue else None,
             collision_strategy=body.collision_strategy.value,
+            catchup=body.catchup.value,
             updated=now,
         )
         deployment_id = await repo.id_by_name(session, flow_id, body.name)
@@ -229,14 +233,13 @@ async def update_deployment(
         values: dict[str, Any] = {
             name: getattr(body, name) for name in _PLAIN_FIELDS if name in given
         }
-        if "collision_strategy" in values:
-            if values["collision_strategy"] is None:
-                del values["collision_strategy"]
-            else:
-                values["collision_strategy"] = values["collision_strategy"].value
-        for name in ("parameters", "tags", "job_variables", "paused"):
+        for name in _ENUM_FIELDS:
+            if name in values and values[name] is not None:
+                values[name] = values[name].value
+        # null for these means: leave as is (for max_lateness_seconds it means no limit)
+        for name in ("parameters", "tags", "job_variables", "paused", *_ENUM_FIELDS):
             if name in values and values[name] is None:
-                del values[name]  # null for these means: leave as is
+                del values[name]
         if given & {"work_pool_name", "work_queue_name", "job_variables"}:
             values.update(await _replacement_placement(session, project, current, body, values))
         values["updated"] = now

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter
 
 from weir.core.ids import new_id
@@ -35,6 +35,8 @@ from weir.server.api.dependencies import DatabaseDep, FlowIdsDep, NowDep, Projec
 from weir.server.api.errors import ApiError, conflict, not_found
 from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import flows as flow_repo
+from weir.server.db.repos import leases as lease_repo
+from weir.server.messaging.wakeups import Wakeups, flow_run_key, worker_key
 from weir.server.orchestration import set_flow_run_state
 from weir.server.orchestration.initial_state import initial_state
 from weir.server.orchestration.set_state import FlowRunNotFound, history_values
@@ -265,21 +267,32 @@ async def read_flow_run(
 async def set_flow_run_state_route(
     flow_run_id: uuid.UUID,
     body: SetStateRequest,
+    request: Request,
     response: Response,
     database: DatabaseDep,
     project: ProjectDep,
     now: NowDep,
 ) -> OrchestrationResult:
-    """Propose a new state; the orchestration rules decide (201 on ACCEPT, else 200)."""
+    """Propose a new state; the orchestration rules decide (201 on ACCEPT, else 200).
+    An accepted change notifies `flow_run:<id>`; a run going CANCELLING also wakes the
+    heartbeat of the worker holding it (`worker:<pool>:<name>`)."""
+    holder = None
     try:
         async with database.write() as session:
             result = await set_flow_run_state(
                 session, flow_run_id, body.state, project_id=project.id, force=body.force, now=now
             )
+            if result.state is not None and result.state.type is StateType.CANCELLING:
+                holder = await lease_repo.holder(session, flow_run_id)
     except FlowRunNotFound:
         raise not_found("Flow run", flow_run_id, project.name) from None
     if result.status is not OrchestrationStatus.ACCEPT:
         response.status_code = 200
+        return result
+    wakeups: Wakeups = request.app.state.wakeups
+    wakeups.notify(flow_run_key(flow_run_id))
+    if holder is not None:
+        wakeups.notify(worker_key(*holder))
     return result
 
 

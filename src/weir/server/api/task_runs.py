@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from weir.core.schemas.filters import TaskRunFilterRequest
 from weir.core.schemas.runs import MAX_BATCH, TaskRun, TaskRunUpsert
 from weir.core.schemas.states import StateSchema
+from weir.server import metrics
 from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep
 from weir.server.api.errors import ApiError, conflict, not_found
 from weir.server.api.flow_runs import NEXT_CURSOR_HEADER
@@ -54,6 +55,7 @@ async def upsert_task_runs(
         if taken:
             raise conflict(f"Task run id {taken[0]} is already taken; use another id.")
         await repo.upsert(session, project.id, batch, now)
+    metrics.task_runs_reported(project.name, (run.states[-1] for run in batch))
     return {"upserted": len(batch)}
 
 

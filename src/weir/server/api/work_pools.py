@@ -7,6 +7,7 @@ and stays online by heartbeating, which also renews the leases of its runs.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -32,14 +33,17 @@ from weir.core.schemas.work_pools import (
 )
 from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep, ProjectRef
 from weir.server.api.errors import ApiError, conflict
+from weir.server.db.engine import Database
 from weir.server.db.repos import leases as lease_repo
 from weir.server.db.repos import work_pools as repo
-from weir.server.messaging.wakeups import pool_key
+from weir.server.messaging.wakeups import Wakeups, pool_key, worker_key
 
 router = APIRouter(prefix="/work_pools", tags=["work pools"])
 
 # a heartbeat's lease renewal, in heartbeat intervals, when it names no lease_seconds
 LEASE_HEARTBEATS = 3
+# how often a waiting heartbeat looks whether its worker went away
+DISCONNECT_SECONDS = 1.0
 
 
 def pool_missing(name: str, project: ProjectRef) -> ApiError:
@@ -268,11 +272,18 @@ async def filter_workers(
 
 @router.post("/{name}/workers/heartbeat")
 async def worker_heartbeat(
-    name: str, body: WorkerHeartbeat, database: DatabaseDep, project: ProjectDep, now: NowDep
+    name: str,
+    body: WorkerHeartbeat,
+    request: Request,
+    database: DatabaseDep,
+    project: ProjectDep,
+    now: NowDep,
 ) -> WorkerHeartbeatResponse:
     """Register or refresh a worker, renew the leases it holds among `flow_run_ids`
     (by `lease_seconds`, default three heartbeat intervals), and answer which of them
-    to cancel and which it lost."""
+    to cancel and which it lost. With `wait_seconds`, a long poll: when there is
+    nothing to cancel yet, it answers as soon as a run the worker holds is being
+    cancelled (through any replica), or when the wait is spent."""
     lease_seconds = body.lease_seconds or LEASE_HEARTBEATS * body.heartbeat_interval_seconds
     async with database.write() as session:
         pool = await read_pool_or_404(session, project, name, now)
@@ -280,7 +291,34 @@ async def worker_heartbeat(
         cancel, lost = await lease_repo.renew_held_by(
             session, project.id, body.name, body.flow_run_ids, lease_seconds, now
         )
+    if not cancel and body.wait_seconds:
+        cancel = await _wait_for_cancellation(
+            request, database, project, pool["id"], body.name, body.wait_seconds
+        )
     return WorkerHeartbeatResponse(cancel=cancel, lost=lost)
+
+
+async def _wait_for_cancellation(
+    request: Request,
+    database: Database,
+    project: ProjectRef,
+    pool_id: uuid.UUID,
+    worker: str,
+    wait_seconds: float,
+) -> list[uuid.UUID]:
+    """The runs `worker` holds that are being cancelled, once its key is notified (a
+    lost notification: the next heartbeat finds them); [] when the wait is spent."""
+    wakeups: Wakeups = request.app.state.wakeups
+    deadline = time.monotonic() + wait_seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if await wakeups.wait(worker_key(pool_id, worker), min(remaining, DISCONNECT_SECONDS)):
+            async with database.read() as session:
+                cancel = await lease_repo.cancelling_held_by(session, project.id, pool_id, worker)
+            if cancel:
+                return cancel
+        if await request.is_disconnected():
+            break
+    return []
 
 
 @router.delete("/{name}/workers/{worker}", status_code=204)

@@ -27,6 +27,7 @@ from weir.core.schemas.states import (
     state_name,
 )
 from weir.core.states import TERMINAL_TYPES, StateType
+from weir.server import metrics
 from weir.server.db.models import FlowRun, FlowRunState
 from weir.server.orchestration.policy import RunView, Transition, decide
 
@@ -85,6 +86,7 @@ async def set_flow_run_state(
         if updated.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another writer won: decide again on the fresh row
         await session.execute(sa.insert(FlowRunState).values(**history_values(row.id, state)))
+        await metrics.flow_run_state_changed(session, row, state)
         return OrchestrationResult(
             status=OrchestrationStatus.ACCEPT, state=state, details=decision.details()
         )

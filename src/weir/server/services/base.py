@@ -1,10 +1,17 @@
-"""Loop services: small periodic jobs of the server (the zombie reaper, the scheduler).
+"""Loop services: small periodic jobs of the server (scheduler, zombie reaper, …).
 
 A `Service` does one pass in `run_once(now)` and says how much it did; tests call
 that directly with the `now` they want. `ServiceRunner` calls each service's
-`run_once` every `interval_seconds` in the server's lifespan, records its last
-heartbeat and last error (a failing pass is logged, and the loop goes on), and stops
-cleanly at shutdown.
+`run_once` every `interval_seconds`, in tasks of the current event loop, and keeps
+every service a singleton across processes sharing the database: before each pass
+it takes or renews the service's lease row (`db/repos/services.py`), and passes
+only if the lease is its own. A lease lasts `service_lease_seconds` (30 s) whatever
+the service's interval: the holder renews it every third of that while it waits for
+its next pass, so an hourly service fails over as fast as a five-second one. A
+process that does not hold a lease asks again as often, and takes the service over
+once the holder's lease lapses (a holder stopped cleanly releases its leases: then at
+once). Each pass is recorded in the row (heartbeat, duration, result, error) and in the metrics; a
+failing pass is logged and the loop goes on.
 """
 
 from __future__ import annotations
@@ -12,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
 from weir.core.clock import utcnow
 from weir.server.db.engine import Database
+from weir.server.db.repos import services as repo
 from weir.server.messaging import Wakeups
+from weir.server.metrics import observe_service_pass
 from weir.settings import Settings
 
 logger = logging.getLogger("weir.server.services")
@@ -43,31 +54,31 @@ class Service:
     def interval_seconds(self) -> float:
         raise NotImplementedError
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease on this service lasts (renewed every third of it)."""
+        return self.settings.server.service_lease_seconds
+
     async def run_once(self, now: datetime) -> int:
         """One pass; returns how many things it did (runs reaped, runs created…)."""
         raise NotImplementedError
 
 
-@dataclass(slots=True)
-class ServiceStatus:
-    name: str
-    interval_seconds: float
-    last_heartbeat: datetime | None = None
-    last_result: int | None = None
-    last_error: str | None = None
-    last_error_time: datetime | None = None
-    passes: int = 0
+def new_owner_id() -> str:
+    """`hostname:pid:random`: one per runner, never reused by a restarted process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class ServiceRunner:
-    """Runs services in tasks of the current event loop; `statuses` by service name."""
+    """Runs services as singletons on `database` (see the module docstring); `owner`
+    names this runner in the leases it holds."""
 
-    def __init__(self, services: Sequence[Service]) -> None:
+    def __init__(
+        self, database: Database, services: Sequence[Service], owner: str | None = None
+    ) -> None:
+        self.database = database
         self.services = list(services)
-        self.statuses = {
-            service.name: ServiceStatus(service.name, service.interval_seconds)
-            for service in self.services
-        }
+        self.owner = owner or new_owner_id()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -76,29 +87,74 @@ class ServiceRunner:
             self._tasks.append(task)
 
     async def stop(self) -> None:
+        """Stop every loop (a pass under way is interrupted and rolled back) and release
+        this runner's leases, so another process takes the services over at once."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
+        if self._tasks:
+            self._tasks.clear()
+            try:
+                async with self.database.write() as session:
+                    await repo.release(session, [s.name for s in self.services], self.owner)
+            except Exception as exc:  # the leases lapse on their own
+                logger.warning("could not release the services' leases: %s", exc)
 
-    async def run_pass(self, service: Service) -> None:
-        """One pass of `service`, recorded in its status; errors are logged, not raised."""
-        status = self.statuses[service.name]
-        now = utcnow()
+    async def hold(self, service: Service, now: datetime | None = None) -> bool:
+        """Take or renew `service`'s lease; whether it is ours."""
+        async with self.database.write() as session:
+            return await repo.acquire(
+                session, service.name, self.owner, service.lease_seconds, now or utcnow()
+            )
+
+    async def run_pass(self, service: Service, now: datetime | None = None) -> bool:
+        """Take or renew `service`'s lease and, if it is ours, make one pass and record
+        it; whether a pass ran. Errors of the pass are recorded and logged, not raised."""
+        now = now or utcnow()
+        if not await self.hold(service, now):
+            return False
+        started = time.monotonic()
+        result: int | None = None
+        error: str | None = None
         try:
-            status.last_result = await service.run_once(now)
+            result = await service.run_once(now)
         except Exception as exc:
             logger.exception("service %s failed a pass", service.name)
-            status.last_error = f"{type(exc).__name__}: {exc}"
-            status.last_error_time = now
-        status.last_heartbeat = now
-        status.passes += 1
+            error = f"{type(exc).__name__}: {exc}"
+        seconds = time.monotonic() - started
+        observe_service_pass(service.name, seconds, error is not None)
+        async with self.database.write() as session:
+            await repo.record_pass(session, service.name, now, seconds, result, error)
+        return True
 
     async def _loop(self, service: Service) -> None:
         interval = service.interval_seconds
+        renew_every = service.lease_seconds / 3
         while True:
             started = time.monotonic()
-            await self.run_pass(service)
-            await asyncio.sleep(max(interval - (time.monotonic() - started), 0.0))
+            try:
+                ran = await self.run_pass(service)
+            except Exception as exc:  # the database is unreachable: try again later
+                logger.warning("service %s could not reach the database: %s", service.name, exc)
+                ran = False
+            if not ran:  # standing by: ask for the lease again soon
+                await asyncio.sleep(max(min(interval, renew_every) - _since(started), 0.0))
+                continue
+            # holding it: renew the lease while waiting for the next pass
+            while (left := interval - _since(started)) > 0:
+                await asyncio.sleep(min(left, renew_every))
+                if _since(started) < interval and not await self._renew(service):
+                    break
+
+    async def _renew(self, service: Service) -> bool:
+        try:
+            return await self.hold(service)
+        except Exception as exc:
+            logger.warning("service %s could not renew its lease: %s", service.name, exc)
+            return False
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started

@@ -9,7 +9,8 @@ select and the updates of one transaction are atomic already.
 
 Each claimed run goes to PENDING through `set_flow_run_state` with a lease held by
 the worker; a run over its deployment's limit waits (ENQUEUE) or is CANCELLED
-(CANCEL_NEW).
+(CANCEL_NEW). A run that never started and is later than its deployment's
+`max_lateness_seconds` is never handed out: the late runs service marks it `Missed`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from weir.core.states import StateType
 from weir.server.db.models import Deployment, Flow, FlowRun, WorkPool, WorkQueue
 from weir.server.db.repos import dialect_name
 from weir.server.db.repos.work_pools import mark_polled
+from weir.server.db.types import Timestamp
 from weir.server.orchestration import set_flow_run_state
 
 # the states that hold a slot of a pool, queue or deployment limit
@@ -43,6 +45,9 @@ _flows = cast(sa.Table, Flow.__table__)
 _pools = cast(sa.Table, WorkPool.__table__)
 _queues = cast(sa.Table, WorkQueue.__table__)
 _deployments = cast(sa.Table, Deployment.__table__)
+# the deployment a lateness limit is read from (an alias: never correlated with the
+# deployments an enclosing query reads)
+_limits = _deployments.alias("lateness_limits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +96,40 @@ class _Limits:
             self.deployment_active[deployment_id] += 1
 
 
-def _due(target: ClaimTarget, now: datetime) -> list[sa.ColumnElement[bool]]:
+def _due(target: ClaimTarget, now: datetime, dialect: str) -> list[sa.ColumnElement[bool]]:
     return [
         *target.base_clauses(),
         _runs.c.project_id == target.project_id,
         _runs.c.state_type == StateType.SCHEDULED.value,
         _runs.c.expected_start_time <= now,
+        _within_lateness_limit(now, dialect),
     ]
+
+
+def _within_lateness_limit(now: datetime, dialect: str) -> sa.ColumnElement[bool]:
+    """The run started before, has no lateness limit, or is not later than it."""
+    limit = (
+        sa.select(_limits.c.max_lateness_seconds)
+        .where(_limits.c.id == _runs.c.deployment_id)
+        .correlate_except(_limits)
+        .scalar_subquery()
+    )
+    return sa.or_(_runs.c.run_count > 0, limit.is_(None), _seconds_late(now, dialect) <= limit)
+
+
+def _seconds_late(now: datetime, dialect: str) -> sa.ColumnElement[Any]:
+    at = sa.literal(now, Timestamp)
+    expected = _runs.c.expected_start_time
+    if dialect == "postgresql":
+        return sa.extract("epoch", at - expected)
+    # SQLite keeps timestamps as ISO text; julianday reads them (to the millisecond)
+    return (sa.func.julianday(at) - sa.func.julianday(expected)) * 86400.0
 
 
 async def has_due_runs(session: AsyncSession, target: ClaimTarget, now: datetime) -> bool:
     """A cheap read before the write: is any run of the target due at all?"""
-    statement = sa.select(_runs.c.id).where(*_due(target, now)).limit(1)
+    due = _due(target, now, dialect_name(session))
+    statement = sa.select(_runs.c.id).where(*due).limit(1)
     return (await session.execute(statement)).first() is not None
 
 
@@ -222,7 +249,7 @@ async def _read_deployment_limits(
     """The limits of the deployments of the due runs, and their slots in use (their
     rows locked first on PostgreSQL, in id order so claimers never deadlock)."""
     due_deployments = sa.select(_runs.c.deployment_id).where(
-        *_due(target, now), _runs.c.deployment_id.is_not(None)
+        *_due(target, now, dialect_name(session)), _runs.c.deployment_id.is_not(None)
     )
     statement = (
         sa.select(
@@ -262,7 +289,7 @@ async def _candidates(
     priorities: dict[uuid.UUID, int],
     limits: _Limits,
 ) -> list[tuple[uuid.UUID, uuid.UUID | None, uuid.UUID | None]]:
-    clauses = _due(target, now)
+    clauses = _due(target, now, dialect_name(session))
     order: list[Any] = []
     if target.pool_id is not None:
         open_queues = [q for q in priorities if not limits.queue_full(q)]

@@ -1,5 +1,5 @@
-"""Queries on deployment schedules: read, add, update, delete, and the declarative
-replace a deploy does.
+"""Queries on deployment schedules: read, add, update, delete, the declarative
+replace a deploy does, and the deployment's next runs.
 
 A schedule's id is part of the key of the runs the scheduler creates for it
 (`scheduled <schedule id> <time>`), so `replace` keeps the id of every schedule that
@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from weir.core.ids import new_id
 from weir.core.schemas.schedules import DeploymentScheduleCreate, IntervalSchedule, Schedule
-from weir.server.db.models import DeploymentSchedule
+from weir.core.states import StateType
+from weir.server.db.models import DeploymentSchedule, FlowRun
 from weir.server.db.repos.deployments import delete_unstarted_runs
 
 _schedules = cast(sa.Table, DeploymentSchedule.__table__)
+_runs = cast(sa.Table, FlowRun.__table__)
 _c = _schedules.c
 
 # every run the scheduler makes has an idempotency key starting with this
@@ -42,6 +44,37 @@ def schedule_document(schedule: Schedule) -> dict[str, Any]:
 def run_key_prefix(schedule_id: uuid.UUID) -> str:
     """The start of the idempotency key of every run the scheduler makes for it."""
     return f"{SCHEDULER_KEY_PREFIX}{schedule_id} "
+
+
+def schedule_of(idempotency_key: str | None) -> uuid.UUID | None:
+    """The schedule a run's idempotency key says made it; None for other runs."""
+    if not idempotency_key or not idempotency_key.startswith(SCHEDULER_KEY_PREFIX):
+        return None
+    try:
+        return uuid.UUID(idempotency_key[len(SCHEDULER_KEY_PREFIX) :].partition(" ")[0])
+    except ValueError:
+        return None
+
+
+async def next_runs(
+    session: AsyncSession, deployment_id: uuid.UUID, limit: int
+) -> list[dict[str, Any]]:
+    """The deployment's first `limit` SCHEDULED runs by expected start time (late ones
+    first), each with the `schedule_id` that made it (None: by hand, or a retry)."""
+    statement = (
+        sa.select(_runs.c.id, _runs.c.name, _runs.c.state_name, _runs.c.expected_start_time,
+                  _runs.c.idempotency_key)
+        .where(
+            _runs.c.deployment_id == deployment_id,
+            _runs.c.state_type == StateType.SCHEDULED.value,
+        )
+        .order_by(_runs.c.expected_start_time, _runs.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    return [
+        {**row._mapping, "schedule_id": schedule_of(row.idempotency_key)}
+        for row in await session.execute(statement)
+    ]
 
 
 async def read_for(

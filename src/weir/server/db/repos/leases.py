@@ -85,3 +85,27 @@ async def renew_held_by(
         elif row.state_type == StateType.CANCELLING.value:
             cancel.append(run_id)
     return cancel, lost
+
+
+async def holder(session: AsyncSession, flow_run_id: uuid.UUID) -> tuple[uuid.UUID, str] | None:
+    """The work pool and the worker holding a run; None if no pool's worker holds it."""
+    statement = sa.select(_runs.c.work_pool_id, _runs.c.lease_owner).where(
+        _runs.c.id == flow_run_id
+    )
+    row = (await session.execute(statement)).one_or_none()
+    if row is None or row.work_pool_id is None or row.lease_owner is None:
+        return None
+    return row.work_pool_id, row.lease_owner
+
+
+async def cancelling_held_by(
+    session: AsyncSession, project_id: uuid.UUID, pool_id: uuid.UUID, owner: str
+) -> list[uuid.UUID]:
+    """The runs of the pool that `owner` holds and that are being cancelled."""
+    statement = sa.select(_runs.c.id).where(
+        _runs.c.work_pool_id == pool_id,
+        _runs.c.state_type == StateType.CANCELLING.value,
+        _runs.c.lease_owner == owner,
+        _runs.c.project_id == project_id,
+    )
+    return list((await session.execute(statement)).scalars())

@@ -307,6 +307,7 @@ async def upsert_worker(
             set_={
                 "last_heartbeat_time": now,
                 "heartbeat_interval_seconds": heartbeat_interval_seconds,
+                "offline_since": None,  # back online (see services/liveness.py)
                 "updated": now,
             },
         )
