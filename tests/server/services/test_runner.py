@@ -216,3 +216,39 @@ async def test_the_app_runs_services_unless_told_not_to(database: Database, serv
     assert reaper["last_error"] is None
     if services:  # stopping released the leases
         assert (await row(database, "zombie_reaper"))["owner"] is None
+
+
+async def test_a_schedule_change_wakes_the_scheduler_for_a_pass_at_once(
+    database: Database,
+) -> None:
+    # the scheduler passes once an hour here: runs within seconds mean it was woken
+    settings = Settings(server={"scheduler_interval_seconds": 3600})
+    app = create_app(settings, database, services=True)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://weir.test") as http,
+    ):
+        scheduler = next(s for s in app.state.service_runner.services if s.name == "scheduler")
+        for _ in range(50):  # its first pass, at start, is done
+            async with database.read() as session:
+                passes = await session.scalar(
+                    sa.select(ServiceState.passes).where(ServiceState.name == "scheduler")
+                )
+            if passes:
+                break
+            await asyncio.sleep(0.1)
+        schedules = [{"schedule": {"interval": 60}}]
+        body = {"name": "every-minute", "flow_name": "etl", "schedules": schedules}
+        response = await http.post("/api/deployments/", json=body)
+        assert response.status_code == 201, response.text
+
+        async def scheduled() -> int:
+            count = await http.post("/api/flow_runs/count", json={})
+            return int(count.json())
+
+        for _ in range(50):
+            if await scheduled() > 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await scheduled() >= 3
+        assert scheduler.interval_seconds == 3600

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -18,6 +19,7 @@ from weir.core.clock import utcnow
 from weir.server.api.errors import ApiError
 from weir.server.db.engine import Database
 from weir.server.db.repos import projects as project_repo
+from weir.server.messaging.wakeups import Wakeups, service_key
 from weir.settings import Settings
 
 PROJECT_HEADER = "X-Weir-Project"
@@ -109,6 +111,17 @@ async def get_project(
     return ProjectRef(project_id, name)
 
 
+async def wake_scheduler(request: Request) -> AsyncIterator[None]:
+    """For routes that change schedules: once the route is done (its transaction
+    committed), the scheduler makes a pass at once, in whichever process holds it, so
+    the new runs are there within a moment rather than at its next interval."""
+    yield
+    wakeups: Wakeups | None = getattr(request.app.state, "wakeups", None)
+    if wakeups is not None:
+        wakeups.notify(service_key("scheduler"))
+
+
+WakeSchedulerDep = Depends(wake_scheduler)
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]

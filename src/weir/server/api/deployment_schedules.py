@@ -16,7 +16,13 @@ from weir.core.schemas.schedules import (
     DeploymentScheduleCreate,
     DeploymentScheduleUpdate,
 )
-from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep, ProjectRef
+from weir.server.api.dependencies import (
+    DatabaseDep,
+    NowDep,
+    ProjectDep,
+    ProjectRef,
+    WakeSchedulerDep,
+)
 from weir.server.api.deployments import read_wire
 from weir.server.api.errors import ApiError, not_found
 from weir.server.db.repos import deployment_schedules as schedule_repo
@@ -42,7 +48,7 @@ async def read_deployment_schedules(
         return (await read_wire(session, project, deployment_id)).schedules
 
 
-@router.post("/{deployment_id}/schedules", status_code=201)
+@router.post("/{deployment_id}/schedules", status_code=201, dependencies=[WakeSchedulerDep])
 async def create_deployment_schedules(
     deployment_id: uuid.UUID,
     body: list[DeploymentScheduleCreate],
@@ -59,7 +65,7 @@ async def create_deployment_schedules(
     return [DeploymentSchedule.model_validate(s) for s in schedules if s["id"] in ids]
 
 
-@router.patch("/{deployment_id}/schedules/{schedule_id}")
+@router.patch("/{deployment_id}/schedules/{schedule_id}", dependencies=[WakeSchedulerDep])
 async def update_deployment_schedule(
     deployment_id: uuid.UUID,
     schedule_id: uuid.UUID,

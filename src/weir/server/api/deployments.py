@@ -25,7 +25,13 @@ from weir.core.schemas.deployments import (
     DeploymentUpdate,
 )
 from weir.core.schemas.schedules import DeploymentSchedule
-from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep, ProjectRef
+from weir.server.api.dependencies import (
+    DatabaseDep,
+    NowDep,
+    ProjectDep,
+    ProjectRef,
+    WakeSchedulerDep,
+)
 from weir.server.api.errors import ApiError, describe_validation_errors, not_found
 from weir.server.db.repos import deployment_schedules as schedule_repo
 from weir.server.db.repos import deployments as repo
@@ -120,7 +126,12 @@ def check_parameter_schema(schema: dict[str, Any] | None) -> None:
         raise ApiError(422, str(exc)) from None
 
 
-@router.post("/", status_code=201, responses={200: {"description": "The deployment existed."}})
+@router.post(
+    "/",
+    status_code=201,
+    responses={200: {"description": "The deployment existed."}},
+    dependencies=[WakeSchedulerDep],
+)
 async def apply_deployment(
     body: DeploymentCreate,
     response: Response,
@@ -216,7 +227,7 @@ async def read_deployment(
         return await read_wire(session, project, deployment_id)
 
 
-@router.patch("/{deployment_id}")
+@router.patch("/{deployment_id}", dependencies=[WakeSchedulerDep])
 async def update_deployment(
     deployment_id: uuid.UUID,
     body: DeploymentUpdate,
@@ -293,7 +304,7 @@ async def pause_deployment(
     return await _set_paused(database, project, deployment_id, True, now)
 
 
-@router.post("/{deployment_id}/resume")
+@router.post("/{deployment_id}/resume", dependencies=[WakeSchedulerDep])
 async def resume_deployment(
     deployment_id: uuid.UUID, database: DatabaseDep, project: ProjectDep, now: NowDep
 ) -> Deployment:

@@ -1,7 +1,7 @@
 """`Wakeups`: a board of keys that long-polling requests wait on and that changes
 notify: `pool:<id>` and `deployment:<id>` (a run to claim), `flow_run:<id>` (the run
 changed state), `worker:<pool id>:<name>` (a run the worker holds is being
-cancelled).
+cancelled), `service:<name>` (a loop service should pass now).
 
 A notification wakes every waiter of the key at that moment; it is not stored, so a
 waiter re-checks the database after waking (and after its timeout) rather than
@@ -51,6 +51,11 @@ def flow_run_key(flow_run_id: object) -> str:
 
 def worker_key(pool_id: object, worker_name: str) -> str:
     return f"worker:{pool_id}:{worker_name}"
+
+
+def service_key(service_name: str) -> str:
+    """Wakes a loop service for a pass now (the scheduler after a schedule changed)."""
+    return f"service:{service_name}"
 
 
 class Wakeups:

@@ -31,6 +31,7 @@ from weir.core.clock import utcnow
 from weir.server.db.engine import Database
 from weir.server.db.repos import services as repo
 from weir.server.messaging import Wakeups
+from weir.server.messaging.wakeups import service_key
 from weir.server.metrics import observe_service_pass
 from weir.settings import Settings
 
@@ -142,11 +143,20 @@ class ServiceRunner:
             if not ran:  # standing by: ask for the lease again soon
                 await asyncio.sleep(max(min(interval, renew_every) - _since(started), 0.0))
                 continue
-            # holding it: renew the lease while waiting for the next pass
+            # holding it: renew the lease while waiting for the next pass, which a
+            # wake-up of `service:<name>` (a schedule changed…) brings forward
             while (left := interval - _since(started)) > 0:
-                await asyncio.sleep(min(left, renew_every))
+                if await self._wait(service, min(left, renew_every)):
+                    break
                 if _since(started) < interval and not await self._renew(service):
                     break
+
+    async def _wait(self, service: Service, seconds: float) -> bool:
+        """Sleep `seconds`, or less if the service is woken; whether it was."""
+        if service.wakeups is None:
+            await asyncio.sleep(seconds)
+            return False
+        return await service.wakeups.wait(service_key(service.name), seconds)
 
     async def _renew(self, service: Service) -> bool:
         try:
