@@ -326,7 +326,8 @@ async def test_catchup_and_max_lateness_are_applied_patched_and_checked(
 async def test_next_runs_are_the_scheduled_runs_soonest_first(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    created = await apply(client, schedules=[INTERVAL])
+    # an inactive schedule: the scheduler (woken by the deploy) adds no runs of its own
+    created = await apply(client, schedules=[{**INTERVAL, "active": False}])
     url = f"/api/deployments/{created['id']}"
     times = ["2030-01-01T10:00:00Z", "2030-01-01T08:00:00Z", "2030-01-01T09:00:00Z"]
     made = [(await client.post(f"{url}/runs", json={"scheduled_time": t})).json() for t in times]
