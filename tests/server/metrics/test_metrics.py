@@ -15,7 +15,7 @@ from tests.server.metrics.conftest import MetricsClientFactory
 from tests.server.metrics.scraping import Samples, scrape, value
 from weir.core.ids import new_id
 from weir.server.db.engine import Database
-from weir.server.db.models import ServiceState, Worker
+from weir.server.db.models import FlowRun, ServiceState, Worker
 from weir.settings import ServerSettings, Settings
 
 pytestmark = pytest.mark.anyio
@@ -56,6 +56,19 @@ async def test_the_database_figures(metrics_client: httpx.AsyncClient, database:
     await deployment_run(client, deployment["id"], due_in=3600)  # future
     running = await post(client, "/api/flow_runs/", {"flow_name": "adhoc"})
     await post(client, f"/api/flow_runs/{running['id']}/set_state", {"state": {"type": "RUNNING"}})
+    # ended: one crashed just now, one completed an hour ago (outside the 15 minutes)
+    for final in ("CRASHED", "COMPLETED"):
+        ended = await post(client, "/api/flow_runs/", {"flow_name": "adhoc"})
+        for state in ("RUNNING", final):
+            await post(
+                client, f"/api/flow_runs/{ended['id']}/set_state", {"state": {"type": state}}
+            )
+    async with database.write() as session:
+        await session.execute(
+            sa.update(FlowRun)
+            .where(FlowRun.state_type == "COMPLETED")
+            .values(end_time=datetime.now(UTC) - timedelta(hours=1))
+        )
 
     beat = {"name": "w-online", "heartbeat_interval_seconds": 10}
     await post(client, "/api/work_pools/main/workers/heartbeat", beat, expect=200)
@@ -83,6 +96,9 @@ async def test_the_database_figures(metrics_client: httpx.AsyncClient, database:
     assert value(samples, runs, project="default", deployment=DEPLOYMENT, state="SCHEDULED") == 4
     assert value(samples, runs, project="default", deployment="", state="RUNNING") == 1
     assert value(samples, runs, project="default", deployment="", state="COMPLETED") is None
+    ended = "weir_flow_runs_ended_recent"
+    assert value(samples, ended, project="default", deployment="", state="CRASHED") == 1
+    assert value(samples, ended, project="default", deployment="", state="COMPLETED") is None
 
     late = {"project": "default", "deployment": DEPLOYMENT}
     assert value(samples, "weir_flow_runs_late", **late) == 2

@@ -1,10 +1,12 @@
-"""What the database says at scrape time: runs in each non-final state, late runs,
-queue depth, workers online, and the loop services' heartbeats.
+"""What the database says at scrape time: runs in each non-final state, runs that
+ended in the last 15 minutes by final state, late runs, queue depth, workers online,
+and the loop services' heartbeats.
 
 Every query is bounded by an index or a small table: the run queries read only
 non-final runs, through `flow_runs(state_type, expected_start_time)` (finished runs,
-the bulk of the table, are counted as they finish instead, by
-`weir_flow_run_transitions_total`); pools, queues, workers (pruned after
+the bulk of the table, are counted as they finish, by
+`weir_flow_run_transitions_total`, and over the last 15 minutes through
+`flow_runs(end_time)`); pools, queues, workers (pruned after
 `worker_retention_seconds`) and services are small tables. Deployment names come from
 one lookup of the deployments seen.
 """
@@ -36,6 +38,10 @@ from weir.server.db.repos.work_pools import worker_status
 from weir.server.metrics.runs import deployment_label
 
 ACTIVE_STATES = tuple(state.value for state in StateType if state not in TERMINAL_TYPES)
+FINAL_STATES = tuple(state.value for state in TERMINAL_TYPES)
+# runs that ended this recently are counted by final state (through flow_runs(end_time)),
+# whichever process ended them: a separate services process's crashes included
+ENDED_WINDOW = timedelta(minutes=15)
 _IN_CHUNK = 500
 _runs = cast(sa.Table, FlowRun.__table__).c
 
@@ -56,6 +62,8 @@ class DatabaseFigures:
 
     # (project, deployment, state) -> runs
     runs: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (project, deployment, final state) -> runs that ended within ENDED_WINDOW
+    ended: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # (project, deployment) -> (late runs, seconds the oldest is late)
     late: dict[ProjectDeployment, tuple[int, float]] = field(default_factory=dict)
     # (project, pool, queue) -> runs due now
@@ -105,16 +113,24 @@ async def _read_runs(
             .group_by(_runs.project_id, _runs.deployment_id)
         )
     ).all()
-    seen = {row[1] for row in (*active, *late) if row[1] is not None}
+    ended = (
+        await session.execute(
+            sa.select(_runs.project_id, _runs.deployment_id, _runs.state_type, sa.func.count())
+            .where(_runs.end_time >= now - ENDED_WINDOW, _runs.state_type.in_(FINAL_STATES))
+            .group_by(_runs.project_id, _runs.deployment_id, _runs.state_type)
+        )
+    ).all()
+    seen = {row[1] for row in (*active, *late, *ended) if row[1] is not None}
     deployments = await _deployment_names(session, sorted(seen))
 
     def labels(project_id: uuid.UUID, deployment_id: uuid.UUID | None) -> ProjectDeployment:
         deployment = "" if deployment_id is None else deployments.get(deployment_id, "")
         return projects.get(project_id, ""), deployment
 
-    for project_id, deployment_id, state, count in active:
-        key = (*labels(project_id, deployment_id), state)
-        figures.runs[key] = figures.runs.get(key, 0) + count
+    for counts, rows in ((figures.runs, active), (figures.ended, ended)):
+        for project_id, deployment_id, state, count in rows:
+            key = (*labels(project_id, deployment_id), state)
+            counts[key] = counts.get(key, 0) + count
     for project_id, deployment_id, count, oldest in late:
         # runs of a deleted deployment share the label "": add them up
         pair = labels(project_id, deployment_id)

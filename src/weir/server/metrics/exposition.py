@@ -96,7 +96,15 @@ def _run_families(figures: DatabaseFigures) -> Iterator[Metric]:
     for pair, (count, seconds) in sorted(figures.late.items()):
         late.add_metric(list(pair), count)
         oldest.add_metric(list(pair), seconds)
-    yield from (runs, late, oldest)
+    ended = GaugeMetricFamily(
+        "weir_flow_runs_ended_recent",
+        "Flow runs that reached each final state in the last 15 minutes, whichever "
+        "process ended them.",
+        labels=["project", "deployment", "state"],
+    )
+    for labels, count in sorted(figures.ended.items()):
+        ended.add_metric(list(labels), count)
+    yield from (runs, late, oldest, ended)
 
 
 def _pool_families(figures: DatabaseFigures) -> Iterator[Metric]:
