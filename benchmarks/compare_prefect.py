@@ -9,8 +9,10 @@ Prefect is installed into a separate virtual environment (default
 snippet in the target's own interpreter. Scenarios: `import` time, the engine
 (a flow of sequential no-op tasks, without and with a server), the server
 (start-up, idle RSS, flow-run creation sequential and concurrent, filter latency),
-and dispatch (a process work pool, a deployment and one worker: `deployment run` to
-the flow's first line, and to COMPLETED in the API).
+dispatch (a process work pool, a deployment and one worker: `deployment run` to
+the flow's first line, and to COMPLETED in the API), and, when asked for, scheduler
+(issue 5's scenario from scheduler.py: cron and interval deployments run by `serve()`
+processes, the server restarted mid-window; lateness, missing and duplicate runs).
 Everything talks to 127.0.0.1 only; every process started here is killed, as a
 process group, on the way out; files go to a temp dir and the venv path only.
 """
@@ -18,7 +20,9 @@ process group, on the way out; files go to a temp dir and the venv path only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import os
 import shutil
 import signal
@@ -28,11 +32,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
+import scheduler
 
 from weir.testing.server import free_port
 
@@ -120,6 +125,7 @@ class Ctx:
     budget: float  # seconds per load phase
     client_python: str  # a Python with httpx, used as the load client for both targets
     dispatch_runs: int = 5  # runs triggered one at a time in the dispatch scenario
+    schedule: scheduler.Options = field(default_factory=scheduler.Options)
 
 
 def scenario_import(t: Target, ctx: Ctx) -> dict:
@@ -292,11 +298,23 @@ def scenario_dispatch(t: Target, ctx: Ctx) -> dict:
                 proc.wait(timeout=10)
 
 
+def scenario_scheduler(t: Target, ctx: Ctx) -> dict:
+    """Issue 5's scenario (see scheduler.py): `* * * * *` and interval deployments run by
+    `serve()` processes for a window of minutes, the server restarted in its middle."""
+    if not server_available(t, ctx):
+        return {"scheduler": NA}
+    say = functools.partial(print, file=sys.stderr, flush=True)
+    r = scheduler.run_scenario(t, ctx.schedule, ctx.tmp, say)
+    r["found_of"] = f"{r['found']}/{r['expected']}"
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+
+
 SCENARIOS: dict[str, Callable[[Target, Ctx], dict]] = {
     "import": scenario_import,
     "engine": scenario_engine,
     "server": scenario_server,
     "dispatch": scenario_dispatch,
+    "scheduler": scenario_scheduler,
 }
 
 # (scenario, metric key, row label, format, "lower"/"higher" is better or None: no ratio)
@@ -346,6 +364,32 @@ ROWS = [
         ".2f",
         "lower",
     ),
+    ("scheduler", "scheduler", "scheduler", "", None),
+    ("scheduler", "found_of", "scheduler: runs found/expected in the window", "", None),
+    ("scheduler", "missing", "scheduler: missing runs (target 0)", "", None),
+    ("scheduler", "duplicates", "scheduler: duplicate runs (target 0)", "", None),
+    ("scheduler", "not_started", "scheduler: runs never started", "", None),
+    ("scheduler", "late_p50_s", "scheduler: lateness p50 (s)", ".2f", "lower"),
+    ("scheduler", "late_p95_s", "scheduler: lateness p95 (s)", ".2f", "lower"),
+    ("scheduler", "late_p99_s", "scheduler: lateness p99 (s, target <= 1)", ".2f", "lower"),
+    ("scheduler", "late_max_s", "scheduler: lateness max (s)", ".2f", "lower"),
+    (
+        "scheduler",
+        "first_line_p50_s",
+        "scheduler: to the flow's first line, p50 (s)",
+        ".2f",
+        "lower",
+    ),
+    ("scheduler", "restart_max_s", "  runs due around the restart: max (s)", ".2f", "lower"),
+    ("scheduler", "down_s", "  server down for the restart (s)", ".1f", "lower"),
+    ("scheduler", "scheduled_s", "  every deployment scheduled after (s)", ".1f", "lower"),
+    ("scheduler", "pass_p50_s", "  scheduler pass, median (s)", ".3f", "lower"),
+    ("scheduler", "pass_max_s", "  scheduler pass, max (s)", ".3f", "lower"),
+    ("scheduler", "pass_warmup_max_s", "  scheduler pass, longest before (s)", ".3f", "lower"),
+    ("scheduler", "server_cpu_s", "  server CPU in the window (s)", ".0f", "lower"),
+    ("scheduler", "serving_cpu_s", "  serving processes CPU, with runs (s)", ".0f", "lower"),
+    ("scheduler", "server_peak_rss_mib", "  server peak RSS (MiB)", ".0f", "lower"),
+    ("scheduler", "serving_peak_rss_mib", "  serving processes peak RSS (MiB)", ".0f", "lower"),
 ]
 
 
@@ -390,7 +434,11 @@ def _cell(result: dict | None, key: str) -> object:
     if result is None:
         return None
     if "error" in result:
-        return "error (see below)" if key in {"import_s", "local_first_call_s", "server"} else None
+        return (
+            "error (see below)"
+            if key in {"import_s", "local_first_call_s", "server", "scheduler"}
+            else None
+        )
     if result.get("server") == NA:
         return NA if key == "server" else None
     return result.get(key)
@@ -414,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--budget", type=float, default=120.0, help="max s per load phase (%(default)s)"
     )
+    ap.add_argument("--minutes", type=int, default=5, help="scheduler: window (%(default)s)")
+    ap.add_argument("--cron-deployments", type=int, default=500, help="scheduler: (%(default)s)")
+    ap.add_argument(
+        "--interval-deployments", type=int, default=500, help="scheduler: every 30 s (%(default)s)"
+    )
+    ap.add_argument("--serve-processes", type=int, default=4, help="scheduler: (%(default)s)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON")
     args = ap.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -440,6 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="weir-bench-"))
     ctx = Ctx(tmp, args.tasks, args.runs, args.clients, args.budget, client, args.dispatch_runs)
+    ctx.schedule = scheduler.Options(
+        minutes=args.minutes,
+        crons=args.cron_deployments,
+        intervals=args.interval_deployments,
+        processes=args.serve_processes,
+    )
     results: dict[str, dict[str, dict]] = {t.name: {} for t in targets}
     try:
         for name in names:
@@ -455,11 +515,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     meta = {"tasks": args.tasks, "runs": args.runs, "clients": args.clients, "cpus": os.cpu_count()}
+    if "scheduler" in names:
+        meta["scheduler"] = vars(ctx.schedule)
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
     else:
         print(f"tasks per flow={args.tasks}  N (flow runs per load phase)={args.runs}  ", end="")
         print(f"clients={args.clients}  cpus={meta['cpus']}")
+        if "scheduler" in names:
+            o = ctx.schedule
+            print(f"scheduler: {o.crons} deployments on `* * * * *` + {o.intervals} every"
+                  f" {o.every} s, {o.processes} serve() processes (each tool's default limit),"
+                  f" SQLite, a {o.minutes} min window, server restarted 10 s after its mid tick")  # fmt: skip
         print(table(results, ctx))
         print("ratio: how many times better weir is (prefect/weir for times and sizes,")
         print("weir/prefect for rates); above 1 favours weir.")
