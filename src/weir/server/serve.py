@@ -60,6 +60,14 @@ def serve(host: str, port: int, *, services: bool = True, log_level: str = "info
     shown_host = f"[{host}]" if ":" in host else host
 
     class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # long polls (claims, heartbeats) answer now: uvicorn waits for open
+            # requests before it stops, and they would hold it for their whole wait
+            wakeups = getattr(app.state, "wakeups", None)
+            if wakeups is not None:
+                wakeups.close()
+            await super().shutdown(sockets)
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             gc.collect()

@@ -87,7 +87,7 @@ async def _long_poll(
         if rows or remaining <= 0:
             return rows
         await wakeups.wait_any(keys, min(RETRY_SECONDS, remaining))
-        if await request.is_disconnected():
+        if wakeups.closed or await request.is_disconnected():  # stopping, or nobody asks
             return []
 
 

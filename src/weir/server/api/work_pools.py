@@ -310,7 +310,7 @@ async def _wait_for_cancellation(
     lost notification: the next heartbeat finds them); [] when the wait is spent."""
     wakeups: Wakeups = request.app.state.wakeups
     deadline = time.monotonic() + wait_seconds
-    while (remaining := deadline - time.monotonic()) > 0:
+    while (remaining := deadline - time.monotonic()) > 0 and not wakeups.closed:
         if await wakeups.wait(worker_key(pool_id, worker), min(remaining, DISCONNECT_SECONDS)):
             async with database.read() as session:
                 cancel = await lease_repo.cancelling_held_by(session, project.id, pool_id, worker)

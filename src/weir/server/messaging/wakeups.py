@@ -66,6 +66,14 @@ class Wakeups:
         self._origin = uuid.uuid4().hex
         self._outbox: dict[str, None] | None = None  # None: not relaying
         self._outbox_ready = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The server is stopping: wake every waiter now, and let waits return at once
+        from here on, so long polls answer (empty) instead of holding the shutdown."""
+        self.closed = True
+        for event in self._events.values():
+            event.set()
 
     def notify(self, key: str) -> None:
         """Wake whoever waits on `key` now (nobody waiting: nothing happens), here and,
@@ -123,7 +131,10 @@ class Wakeups:
                     self._wake(key)
 
     async def wait(self, key: str, timeout: float) -> bool:  # noqa: ASYNC109 (the board's API)
-        """Wait up to `timeout` seconds for a notification of `key`; True if one came."""
+        """Wait up to `timeout` seconds for a notification of `key`; True if one came
+        (or the board is closed)."""
+        if self.closed:
+            return True
         event = self._events.get(key)
         if event is None or event.is_set():
             event = self._events[key] = asyncio.Event()

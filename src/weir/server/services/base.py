@@ -153,7 +153,7 @@ class ServiceRunner:
 
     async def _wait(self, service: Service, seconds: float) -> bool:
         """Sleep `seconds`, or less if the service is woken; whether it was."""
-        if service.wakeups is None:
+        if service.wakeups is None or service.wakeups.closed:  # closed: the server stops
             await asyncio.sleep(seconds)
             return False
         return await service.wakeups.wait(service_key(service.name), seconds)
