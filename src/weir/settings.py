@@ -87,6 +87,10 @@ class WorkerSettings(_Group):
     claim_wait_seconds: float = Field(default=30.0, gt=0, le=60)
     # on SIGTERM: how long running flows may take to finish before they are stopped
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # claim runs due within this many seconds and start their processes early: each
+    # run waits for its expected start time, ready, so it starts on time (capped at
+    # half the lease; 0 claims only runs already due)
+    prefetch_seconds: float = Field(default=10.0, ge=0, le=300)
     # start runs of the process infrastructure by forking a pre-imported template
     # process (Linux; runs with a job `command` always start a new process)
     fork_server: bool = True

@@ -143,3 +143,30 @@ def test_bad_arguments_and_unknown_runs(api: str, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "'not-an-id' is not a flow run id." in err
     assert "Traceback" not in err
+
+
+def test_a_run_claimed_ahead_of_its_time_waits_for_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from weir.core.schemas.runs import FlowRun
+    from weir.deployments.execute import wait_for_start
+
+    def run(start_in: float) -> FlowRun:
+        expected = datetime.now(UTC) + timedelta(seconds=start_in)
+        return FlowRun.model_validate(
+            {
+                "id": "01900000-0000-7000-8000-000000000001",
+                "name": "r",
+                "flow_id": "01900000-0000-7000-8000-000000000002",
+                "expected_start_time": expected.isoformat(),
+                "created": expected.isoformat(),
+                "updated": expected.isoformat(),
+            }
+        )
+
+    ahead = run(0.4)
+    wait_for_start(ahead)
+    assert datetime.now(UTC) >= ahead.expected_start_time  # type: ignore[operator]
+    began = datetime.now(UTC)
+    wait_for_start(run(-60))  # already due (or late): no wait
+    assert (datetime.now(UTC) - began).total_seconds() < 0.1

@@ -217,6 +217,28 @@ def test_a_deployment_run_completes_with_its_logs(
     assert registered.name in output
 
 
+def test_a_run_is_claimed_ahead_of_its_time_and_starts_on_it(
+    client: SyncWeirClient, workers: Workers, project: Path
+) -> None:
+    # prefetch: the worker claims the run before its time (here half the 2 s lease:
+    # 1 s ahead), its process gets ready, and it turns RUNNING at its time, not before
+    from datetime import UTC, datetime, timedelta
+
+    from weir.core.schemas.deployments import DeploymentRunCreate
+
+    deployment = deploy(client, project, "greet")
+    workers.start()
+    expected = datetime.now(UTC) + timedelta(seconds=4)
+    create = DeploymentRunCreate(scheduled_time=expected)
+    run_id = client.create_deployment_run(deployment.id, create).id
+
+    run = wait_for(client, run_id, lambda r: r.state_type is StateType.COMPLETED)
+    states = client.read_flow_run_states(run_id)
+    pending = next(s for s in states if s.type is StateType.PENDING)
+    assert pending.timestamp < expected  # claimed ahead
+    assert run.start_time is not None and run.start_time >= expected  # never early
+
+
 def test_a_killed_worker_s_run_crashes_and_retries_on_another_worker(
     client: SyncWeirClient, workers: Workers, project: Path
 ) -> None:

@@ -18,6 +18,7 @@ from weir.core.schemas.filters import AnyId, FlowRunFilter, FlowRunFilterRequest
 from weir.core.schemas.work_pools import ClaimedRun, ClaimRequest, WorkerHeartbeatResponse
 from weir.core.states import TERMINAL_TYPES, StateType
 from weir.workers.base import Worker, default_worker_name
+from weir.workers.sources import prefetch_seconds
 
 if TYPE_CHECKING:
     from weir.client.http import WeirClient
@@ -53,6 +54,7 @@ class DeploymentSource:
             limit=limit,
             wait_seconds=wait_seconds,
             lease_seconds=self.settings.worker.lease_seconds,
+            prefetch_seconds=prefetch_seconds(self.settings),
         )
         return await self.client.claim_deployment_runs(request)
 

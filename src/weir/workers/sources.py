@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 MAX_HEARTBEAT_WAIT_SECONDS = 60.0
 
 
+def prefetch_seconds(settings: Settings) -> float:
+    """How far ahead of their time runs are claimed: `worker.prefetch_seconds`, at most
+    half the lease (a run waiting for its time is held by the claim's lease)."""
+    return min(settings.worker.prefetch_seconds, settings.worker.lease_seconds / 2)
+
+
 class WorkSource(Protocol):
     """Where a worker's runs come from, and who it reports to."""
 
@@ -79,6 +85,7 @@ class PoolSource:
             limit=limit,
             wait_seconds=wait_seconds,
             lease_seconds=self.settings.worker.lease_seconds,
+            prefetch_seconds=prefetch_seconds(self.settings),
         )
         return await self.client.claim_flow_runs(self.pool, request)
 

@@ -125,6 +125,24 @@ async def test_only_due_scheduled_runs_of_the_pool_are_claimed(
     assert ids(claimed)[0] == due
 
 
+async def test_a_prefetching_claim_takes_runs_due_within_its_window(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    pool = await create_pool(client, "main")
+    soon = datetime.now(UTC) + timedelta(seconds=20)
+    upcoming = await scheduled_run(client, database, pool_id=pool["id"], start=soon)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    await scheduled_run(client, database, pool_id=pool["id"], start=later)
+    assert await claim(client, limit=10) == []  # not due yet
+    assert await claim(client, limit=10, prefetch_seconds=10) == []  # not within 10 s
+    claimed = await claim(client, limit=10, prefetch_seconds=30)
+    assert ids(claimed) == [upcoming]  # the run keeps its time: it waits for it, claimed
+    assert claimed[0]["flow_run"]["state_type"] == "PENDING"
+    expected = datetime.fromisoformat(claimed[0]["flow_run"]["expected_start_time"])
+    assert abs((expected - soon).total_seconds()) < 0.01
+    assert (await claim(client, prefetch_seconds=301, expect=422))[0]["detail"]
+
+
 async def test_queue_priority_then_expected_start_time(
     client: httpx.AsyncClient, database: Database
 ) -> None:

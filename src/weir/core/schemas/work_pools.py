@@ -26,6 +26,7 @@ DEFAULT_QUEUE = "default"
 POOL_TYPES = ("process",)
 MAX_CLAIM = 100
 MAX_WAIT_SECONDS = 60.0
+MAX_PREFETCH_SECONDS = 300.0
 
 
 class WorkPoolStatus(enum.StrEnum):
@@ -175,6 +176,9 @@ class ClaimRequest(RequestModel):
     limit: int = Field(default=1, ge=1, le=MAX_CLAIM)
     wait_seconds: float = Field(default=0.0, ge=0, le=MAX_WAIT_SECONDS)
     lease_seconds: float = Field(default=30.0, ge=1, le=86_400)
+    # also claim runs due within this many seconds: the worker gets them ready and
+    # they start on time (the run waits for its expected start before RUNNING)
+    prefetch_seconds: float = Field(default=0.0, ge=0, le=MAX_PREFETCH_SECONDS)
     # `POST /api/deployments/claim` only: runs of these pool-less deployments
     # (`flow.serve()`); work_queue_names does not apply there
     deployment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)

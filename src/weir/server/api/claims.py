@@ -47,7 +47,10 @@ async def claim_work_pool_runs(
             if await pool_repo.read_queue(session, pool["id"], queue, utcnow()) is None:
                 raise queue_missing(name, queue)
     target = repo.ClaimTarget(
-        project.id, pool_id=pool["id"], queue_names=tuple(body.work_queue_names)
+        project.id,
+        pool_id=pool["id"],
+        queue_names=tuple(body.work_queue_names),
+        prefetch_seconds=body.prefetch_seconds,
     )
     rows = await _long_poll(request, database, target, body, [pool_key(pool["id"])])
     return [_claimed(row, project) for row in rows]
@@ -63,7 +66,9 @@ async def claim_deployment_runs(
     if body.work_queue_names:
         raise ApiError(422, "work_queue_names does not apply to deployments without a pool.")
     ids = tuple(dict.fromkeys(body.deployment_ids))
-    target = repo.ClaimTarget(project.id, deployment_ids=ids)
+    target = repo.ClaimTarget(
+        project.id, deployment_ids=ids, prefetch_seconds=body.prefetch_seconds
+    )
     rows = await _long_poll(request, database, target, body, [deployment_key(d) for d in ids])
     return [_claimed(row, project) for row in rows]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -59,6 +59,8 @@ class ClaimTarget:
     pool_id: uuid.UUID | None = None
     queue_names: tuple[str, ...] = ()
     deployment_ids: tuple[uuid.UUID, ...] = ()
+    # runs due within this many seconds of now count as due (the worker's prefetch)
+    prefetch_seconds: float = 0.0
 
     def base_clauses(self) -> list[sa.ColumnElement[bool]]:
         if self.pool_id is not None:
@@ -101,7 +103,7 @@ def _due(target: ClaimTarget, now: datetime, dialect: str) -> list[sa.ColumnElem
         *target.base_clauses(),
         _runs.c.project_id == target.project_id,
         _runs.c.state_type == StateType.SCHEDULED.value,
-        _runs.c.expected_start_time <= now,
+        _runs.c.expected_start_time <= now + timedelta(seconds=target.prefetch_seconds),
         _within_lateness_limit(now, dialect),
     ]
 
