@@ -230,11 +230,7 @@ async def test_a_schedule_change_wakes_the_scheduler_for_a_pass_at_once(
     ):
         scheduler = next(s for s in app.state.service_runner.services if s.name == "scheduler")
         for _ in range(50):  # its first pass, at start, is done
-            async with database.read() as session:
-                passes = await session.scalar(
-                    sa.select(ServiceState.passes).where(ServiceState.name == "scheduler")
-                )
-            if passes:
+            if await scheduler_passes(database):
                 break
             await asyncio.sleep(0.1)
         schedules = [{"schedule": {"interval": 60}}]
@@ -252,3 +248,21 @@ async def test_a_schedule_change_wakes_the_scheduler_for_a_pass_at_once(
             await asyncio.sleep(0.1)
         assert await scheduled() >= 3
         assert scheduler.interval_seconds == 3600
+
+        # a burst of deploys (`weir deploy --all`): a pass or two, not one per deploy
+        await asyncio.sleep(1)
+        before = await scheduler_passes(database)
+        for n in range(20):  # one every 50 ms, over a second
+            body = {"name": f"burst-{n}", "flow_name": "etl", "schedules": schedules}
+            assert (await http.post("/api/deployments/", json=body)).status_code == 201
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2)
+        assert 1 <= await scheduler_passes(database) - before <= 5
+
+
+async def scheduler_passes(database: Database) -> int:
+    async with database.read() as session:
+        passes = await session.scalar(
+            sa.select(ServiceState.passes).where(ServiceState.name == "scheduler")
+        )
+    return int(passes or 0)

@@ -37,6 +37,9 @@ from weir.settings import Settings
 
 logger = logging.getLogger("weir.server.services")
 
+# a woken service passes this long after the wake-up, with whatever else came meanwhile
+WAKE_SETTLE_SECONDS = 0.5
+
 
 class Service:
     """One loop service, built from the database, the settings and the wake-up board
@@ -152,11 +155,16 @@ class ServiceRunner:
                     break
 
     async def _wait(self, service: Service, seconds: float) -> bool:
-        """Sleep `seconds`, or less if the service is woken; whether it was."""
+        """Sleep `seconds`, or less if the service is woken; whether it was. A wake-up
+        is followed by a short settle, so a burst of them (a `deploy --all` of many
+        deployments) makes one pass, not one per deployment."""
         if service.wakeups is None or service.wakeups.closed:  # closed: the server stops
             await asyncio.sleep(seconds)
             return False
-        return await service.wakeups.wait(service_key(service.name), seconds)
+        if not await service.wakeups.wait(service_key(service.name), seconds):
+            return False
+        await asyncio.sleep(WAKE_SETTLE_SECONDS)
+        return True
 
     async def _renew(self, service: Service) -> bool:
         try:
