@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
 from weir.exceptions import ConfigurationError
 from weir.server.db.engine import default_database_url
 from weir.settings import Settings
+
+logger = logging.getLogger("weir.server.messaging")
 
 # the largest payload every broker carries (PostgreSQL's NOTIFY takes under 8000 bytes)
 MAX_PAYLOAD_BYTES = 7_000
@@ -116,6 +119,39 @@ class Subscribers:
         message = Message(channel, payload)
         for subscription in self._by_channel.get(channel, ()):
             subscription.deliver(message)
+
+
+class Upkeep:
+    """What the postgres and redis brokers share: one background task that connects
+    and reconnects (`start` waits for its first attempt, `stop` cancels it), and an
+    outage logged once when it begins and once when it ends, not per message."""
+
+    def __init__(self, name: str, down: str, up: str) -> None:
+        self.name, self._down, self._up = name, down, up
+        self.attempted = asyncio.Event()  # the task made its first connection attempt
+        self.outage = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, loop: Coroutine[Any, Any, None]) -> None:
+        self._task = asyncio.create_task(loop, name=self.name)
+        await self.attempted.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def went_down(self, exc: BaseException) -> None:
+        if not self.outage:
+            self.outage = True
+            logger.warning(self._down, exc)
+
+    def came_back(self) -> None:
+        if self.outage:
+            self.outage = False
+            logger.warning(self._up)
 
 
 def check_payload(payload: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,10 +29,9 @@ from weir.server.messaging.broker import (
     BrokerUnavailable,
     Subscribers,
     Subscription,
+    Upkeep,
     check_payload,
 )
-
-logger = logging.getLogger("weir.server.messaging")
 
 # PostgreSQL identifiers (channel names) are at most 63 bytes
 MAX_CHANNEL_BYTES = 63
@@ -65,21 +63,18 @@ class PostgresBroker:
         self._listening: set[str] = set()  # the channels the connection LISTENs on
         self._lock = asyncio.Lock()  # one operation at a time on the connection
         self._lost = asyncio.Event()
-        self._attempted = asyncio.Event()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._outage = False
+        self._upkeep = Upkeep(
+            "weir-broker-postgres",
+            down="The PostgreSQL broker is disconnected (%s); reconnecting.",
+            up="The PostgreSQL broker is connected again.",
+        )
 
     async def start(self) -> None:
         """Connect (waiting for the first attempt only; after that in the background)."""
-        self._supervisor = asyncio.create_task(self._supervise(), name="weir-broker-postgres")
-        await self._attempted.wait()
+        await self._upkeep.start(self._supervise())
 
     async def close(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
+        await self._upkeep.stop()
         await self._disconnect()
 
     async def publish(self, channel: str, payload: str) -> None:
@@ -159,18 +154,16 @@ class PostgresBroker:
             try:
                 await self._connect()
             except Exception as exc:  # whatever it is, the supervisor goes on trying
-                self._went_down(exc)
-                self._attempted.set()
+                self._upkeep.went_down(exc)
+                self._upkeep.attempted.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
-            self._attempted.set()
+            self._upkeep.attempted.set()
             delay = RECONNECT_MIN_SECONDS
-            if self._outage:
-                self._outage = False
-                logger.warning("The PostgreSQL broker is connected again.")
+            self._upkeep.came_back()
             await self._keep_alive()
-            self._went_down(ConnectionError("the connection was closed"))
+            self._upkeep.went_down(ConnectionError("the connection was closed"))
             await self._disconnect()
 
     async def _connect(self) -> None:
@@ -209,8 +202,3 @@ class PostgresBroker:
                 await connection.close(timeout=1)
             except (*_LOST, asyncpg.PostgresError, TimeoutError):
                 connection.terminate()
-
-    def _went_down(self, exc: BaseException) -> None:
-        if not self._outage:
-            self._outage = True
-            logger.warning("The PostgreSQL broker is disconnected (%s); reconnecting.", exc)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,10 +29,9 @@ from weir.server.messaging.broker import (
     BrokerUnavailable,
     Subscribers,
     Subscription,
+    Upkeep,
     check_payload,
 )
-
-logger = logging.getLogger("weir.server.messaging")
 
 SOCKET_TIMEOUT_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -66,24 +64,21 @@ class RedisBroker:
         self._pubsub: PubSub | None = None
         self._lock = asyncio.Lock()  # one (un)subscribing at a time
         self._changed = asyncio.Event()  # a first subscriber came
-        self._attempted = asyncio.Event()
         self._subscribed: set[str] = set()  # SUBSCRIBE sent
         self._confirmed: set[str] = set()  # ... and answered
         self._confirmation = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-        self._outage = False
+        self._upkeep = Upkeep(
+            "weir-broker-redis",
+            down=f"The Redis broker at {self.location} is unreachable (%s); retrying.",
+            up=f"The Redis broker at {self.location} is reachable again.",
+        )
 
     async def start(self) -> None:
         """Connect (waiting for the first attempt only; after that in the background)."""
-        self._reader = asyncio.create_task(self._read(), name="weir-broker-redis")
-        await self._attempted.wait()
+        await self._upkeep.start(self._read())
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        await self._upkeep.stop()
         await self._close_pubsub()
         await self._client.aclose()
 
@@ -92,9 +87,9 @@ class RedisBroker:
         try:
             await self._client.publish(self.prefix + channel, payload)
         except _ERRORS as exc:
-            self._went_down(exc)
+            self._upkeep.went_down(exc)
             raise BrokerUnavailable(f"The Redis broker is unreachable: {exc}") from exc
-        self._came_back()
+        self._upkeep.came_back()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
@@ -126,7 +121,7 @@ class RedisBroker:
                 if pubsub is None or not pubsub.subscribed:
                     await self._sync_subscriptions()  # after a reconnection
                     pubsub = self._pubsub
-                self._attempted.set()
+                self._upkeep.attempted.set()
                 message = None
                 if pubsub is not None and pubsub.subscribed:
                     message = await pubsub.get_message(timeout=READ_SECONDS)
@@ -135,15 +130,15 @@ class RedisBroker:
                         async with asyncio.timeout(READ_SECONDS):
                             await self._changed.wait()
             except Exception as exc:  # whatever it is, the reader goes on trying
-                self._went_down(exc)
-                self._attempted.set()
+                self._upkeep.went_down(exc)
+                self._upkeep.attempted.set()
                 await self._close_pubsub()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
             delay = RECONNECT_MIN_SECONDS
             if pubsub is not None and pubsub.subscribed:
-                self._came_back()
+                self._upkeep.came_back()
             if message is not None:
                 self._on_message(message)
 
@@ -188,18 +183,6 @@ class RedisBroker:
         if pubsub is not None:
             with contextlib.suppress(*_ERRORS):
                 await pubsub.aclose()
-
-    def _went_down(self, exc: BaseException) -> None:
-        if not self._outage:
-            self._outage = True
-            logger.warning(
-                "The Redis broker at %s is unreachable (%s); retrying.", self.location, exc
-            )
-
-    def _came_back(self) -> None:
-        if self._outage:
-            self._outage = False
-            logger.warning("The Redis broker at %s is reachable again.", self.location)
 
 
 def _text(value: Any) -> str:
