@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.server.conftest import PG_HOST, PG_PORT, _pg_admin
-from tests.services import require_service
+from tests.server.conftest import fresh_postgres_database
 from weir.cli.server_database import database_app
 from weir.server.db.migrate import HEAD
 from weir.settings import reset_settings
@@ -32,15 +31,9 @@ def sqlite_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def postgres_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"weir_cli_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    monkeypatch.setenv("WEIR_SERVER_DATABASE_URL", url)
-    try:
+    with fresh_postgres_database() as url:
+        monkeypatch.setenv("WEIR_SERVER_DATABASE_URL", url)
         yield url
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def weir(*args: str, input: str | None = None) -> Result:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import PG_HOST, PG_PORT, _pg_admin
 from tests.services import require_service
 from weir.testing import TemporaryServer, temporary_server
 from weir.testing.server import free_port
@@ -54,14 +52,8 @@ FLOWS = textwrap.dedent(
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"weir_test_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(postgres_url: str) -> str:
+    return postgres_url  # every process of these tests shares one PostgreSQL database
 
 
 @contextlib.contextmanager

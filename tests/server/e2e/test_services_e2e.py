@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import PG_HOST, PG_PORT, _pg_admin
-from tests.services import require_service
 from weir.server.services import SERVICES
 from weir.testing import TemporaryServer, temporary_server
 
@@ -42,14 +39,8 @@ NAMES = sorted(service.name for service in SERVICES)
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"weir_services_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(postgres_url: str) -> str:
+    return postgres_url  # every process of these tests shares one PostgreSQL database
 
 
 @pytest.fixture
