@@ -387,3 +387,26 @@ def test_runs_die_with_their_worker(server: TemporaryServer, project: Path) -> N
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_the_template_warms_up_what_a_run_s_first_request_would_import(
+    server: TemporaryServer,
+) -> None:
+    # after the warm-up, a request through the client a run uses imports nothing more
+    # (httpx loads its async backend on first use: ~30 ms in every run otherwise)
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from weir.workers.forkserver import _warm_up
+        _warm_up()
+        before = set(sys.modules)
+        from weir.client.sync import SyncWeirClient
+        with SyncWeirClient({server.api_url!r}) as client:
+            client.read_flow_runs()
+        print(sorted(m for m in set(sys.modules) - before if not m.startswith("encodings")))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

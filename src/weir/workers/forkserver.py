@@ -162,6 +162,12 @@ class _Run:
 
 def _warm_up() -> None:
     """Import what a run needs, so each forked run has it already."""
+    # httpx's first request imports its async backend (anyio, ~30 ms): here, not in
+    # every run as it turns RUNNING (when a tick starts hundreds at once, that adds up)
+    import anyio._backends._asyncio
+    import anyio.streams.tls
+    import anyio.to_thread  # noqa: F401
+    import httpcore._backends.anyio  # noqa: F401
     import httpx  # noqa: F401
     import pydantic_settings  # noqa: F401
 
