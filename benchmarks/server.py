@@ -35,7 +35,7 @@ import weir
 from weir.server.db.engine import Database
 from weir.server.db.migrate import DEFAULT_PROJECT_ID as PROJECT
 from weir.server.db.models import Flow, FlowRun, FlowRunState
-from weir.testing.server import temporary_server
+from weir.testing.server import free_port, temporary_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
@@ -154,7 +154,7 @@ def repeat(call: Callable[[Any], httpx.Response], items: Iterable[Any], ok: int 
 
 def start_once(tmp: Path) -> tuple[float, float]:
     """Seconds from Popen to the first 200 on /api/health, and on /api/ready."""
-    home, port = Path(tempfile.mkdtemp(prefix="start-", dir=tmp)), sc.free_port()
+    home, port = Path(tempfile.mkdtemp(prefix="start-", dir=tmp)), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_")}
     env["WEIR_HOME"] = str(home)
     cmd = [sys.executable, "-m", "weir", "server", "start", "--host", "127.0.0.1"]
