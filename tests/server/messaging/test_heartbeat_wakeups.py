@@ -13,24 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.server.api.conftest import anyio_backend, database
 from tests.server.api.pool_helpers import claim, create_pool, scheduled_run
 from weir.server.app import create_app
 from weir.server.db.engine import Database
 from weir.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
+__all__ = ["anyio_backend", "database"]  # the API tests' fixtures, on each database
 
 
 @contextlib.asynccontextmanager
