@@ -75,3 +75,24 @@ def test_import_weir_loads_nothing_heavy() -> None:
 def test_importing_the_decorators_stays_light() -> None:
     loaded = _modules_after("from weir import flow, task")
     assert not {"pydantic", "pydantic_settings", "cloudpickle", "fsspec", "weir.settings"} & loaded
+
+
+def test_the_cli_imports_only_the_noun_it_runs() -> None:
+    # `weir deployment run` is how users trigger a run from the shell: it must not pay for
+    # the server, the workers or the other nouns' commands.
+    script = (
+        "from weir.cli.main import app\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(app, ['deployment', '--help'])"
+    )
+    loaded = _modules_after(script)
+    assert "weir.cli.deployment" in loaded
+    nouns = {"weir.cli.server", "weir.cli.worker", "weir.cli.work_pool", "weir.cli.flow_run"}
+    assert not nouns & loaded
+    assert not {m for m in loaded if m.startswith(("weir.server", "sqlalchemy", "uvicorn"))}
+
+
+def test_the_client_does_not_import_httpx_command_line_tool() -> None:
+    loaded = _modules_after("import weir.client")
+    assert "httpx" in loaded
+    assert not {"pygments", "rich", "click"} & loaded

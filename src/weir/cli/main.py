@@ -1,53 +1,75 @@
 """The `weir` command: the root Typer app, `--version`, `weir version`, and the noun registry.
 
 Each noun is one module under `weir/cli/` exposing its own `typer.Typer()` as
-`app`, registered below with `app.add_typer(noun.app, name="noun")`. Noun modules
-import heavy dependencies (server, database, httpx) inside their commands, so
-that `weir --help` stays fast.
+`app`, named in `NOUNS` below. A noun's module is imported only when that noun is
+invoked (or listed by `--help`), and noun modules import heavy dependencies
+(server, database, httpx) inside their commands: `weir deployment run` pays for
+the deployment commands alone, which keeps a trigger from the shell fast.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
-from weir.cli import (
-    concurrency_limit,
-    config,
-    deploy,
-    deployment,
-    flow,
-    flow_run,
-    project,
-    server,
-    work_pool,
-    work_queue,
-    worker,
-)
+from weir.cli import deploy
 from weir.cli.output import exit_with_error, print_json
 from weir.exceptions import WeirException
 
+if TYPE_CHECKING:  # Typer's vendored click, in which it types its own groups
+    from typer._click import Command, Context
+
+# Nouns: the command's name -> the module under weir/cli/ whose `app` holds its commands.
+NOUNS = {
+    "concurrency-limit": "concurrency_limit",
+    "config": "config",
+    "deployment": "deployment",
+    "flow": "flow",
+    "flow-run": "flow_run",
+    "project": "project",
+    "server": "server",
+    "worker": "worker",
+    "work-pool": "work_pool",
+    "work-queue": "work_queue",
+}
+
+
+class NounGroup(TyperGroup):
+    """The root group: nouns are built from their module when first asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *NOUNS])
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        module = NOUNS.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in self.commands:
+            noun = importlib.import_module(f"weir.cli.{module}").app
+            self.commands[cmd_name] = get_group_from_info(
+                TyperInfo(noun, name=cmd_name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=app.suggest_commands,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        return self.commands[cmd_name]
+
+
 app = typer.Typer(
     name="weir",
+    cls=NounGroup,
     help="Self-hosted workflow orchestration for Python.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-
-# Nouns, one module each, registered here in alphabetical order.
-app.add_typer(concurrency_limit.app, name="concurrency-limit")
-app.add_typer(config.app, name="config")
-app.add_typer(deployment.app, name="deployment")
-app.add_typer(flow.app, name="flow")
-app.add_typer(flow_run.app, name="flow-run")
-app.add_typer(project.app, name="project")
-app.add_typer(server.app, name="server")
-app.add_typer(worker.app, name="worker")
-app.add_typer(work_pool.app, name="work-pool")
-app.add_typer(work_queue.app, name="work-queue")
 
 # Commands that are verbs, not nouns.
 app.command("deploy")(deploy.deploy)

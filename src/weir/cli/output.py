@@ -11,12 +11,12 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from rich.console import Console
-
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
     """Print `message` to stderr (red on a terminal) and exit with `code`."""
     if sys.stderr.isatty():
+        from rich.console import Console  # ~25 ms: only for a person at a terminal
+
         Console(stderr=True, highlight=False).print(message, style="red", markup=False)
     else:
         print(message, file=sys.stderr)
@@ -43,4 +43,6 @@ def confirm(question: str, *, assume_yes: bool = False) -> bool:
         return True
     if not stdin_is_interactive():
         exit_with_error(f"{question} Cannot ask without a terminal: pass --yes to confirm.")
+    from rich.console import Console
+
     return Console().input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}

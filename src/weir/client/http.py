@@ -105,7 +105,7 @@ class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI, ServicesAPI):
             headers=headers,
             timeout=timeout,
             transport=transport,
-            verify=tls_context(),
+            verify=tls_context() if self.api_url.startswith("https:") else _no_tls_context(),
         )
 
     @classmethod
@@ -301,6 +301,13 @@ def tls_context() -> ssl.SSLContext:
     """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR), made
     once per process: loading the CAs costs ~50 ms, which every new client paid."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def _no_tls_context() -> ssl.SSLContext:
+    """For a plain-HTTP API (the client never follows redirects): no CAs to load, so it
+    would refuse any certificate, were a TLS handshake ever asked of it."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def settings_options(
