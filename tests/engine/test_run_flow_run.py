@@ -19,6 +19,7 @@ from weir.core.schemas.filters import AnyId, FlowRunFilter, TaskRunFilterRequest
 from weir.core.schemas.runs import FlowRun, FlowRunCreate
 from weir.core.schemas.states import StateSchema
 from weir.core.states import StateType
+from weir.engine.contexts import flow_run_context
 from weir.engine.flow_engine import run_flow_run
 from weir.engine.reporter import shutdown_reporter
 from weir.settings import reset_settings
@@ -221,3 +222,40 @@ def test_the_lease_is_renewed_while_the_flow_runs(client: SyncWeirClient) -> Non
     assert all(a is not None for a in expiries)
     assert expiries == sorted(expiries) and len(set(expiries)) >= 3
     assert (expiries[-1] - expiries[0]).total_seconds() >= 2
+
+
+def test_before_start_runs_once_when_the_run_is_ready_and_not_yet_running(
+    client: SyncWeirClient,
+) -> None:
+    # A run claimed ahead of its time waits in `before_start`: its parameters are already
+    # validated and it is still PENDING; retries do not wait again.
+    seen: list[tuple[str | None, Any]] = []
+    attempts: list[int] = []
+
+    @flow(retries=1)
+    def twice(n: int) -> int:
+        attempts.append(n)
+        if len(attempts) == 1:
+            raise RuntimeError("first time")
+        return n
+
+    run = claimed_run(client, "twice", {"n": "3"})
+
+    def before_start() -> None:
+        stored, context = client.read_flow_run(run.id), flow_run_context.get()
+        assert context is not None
+        seen.append((stored.state_name, context.flow_run.parameters))
+
+    assert run_flow_run(twice, run, before_start=before_start).result() == 3
+    assert seen == [("Pending", {"n": 3})]  # coerced before the wait, and called once
+
+
+def test_before_start_is_not_called_for_a_run_whose_parameters_are_bad(
+    client: SyncWeirClient,
+) -> None:
+    called: list[bool] = []
+    run = claimed_run(client, "squares", {"n": "many"})
+
+    state = run_flow_run(squares, run, before_start=lambda: called.append(True))
+
+    assert state.type is StateType.FAILED and called == []

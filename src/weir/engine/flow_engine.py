@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,6 +60,9 @@ class FlowRunEngine:
         self.existing = existing is not None
         # who holds the run's lease (its worker): kept when the run moves to RUNNING
         self.lease_owner: str | None = None
+        # called once, after `begin` and before the first RUNNING: a run claimed ahead of
+        # its time waits here, its logging set up and its parameters validated
+        self.before_start: Callable[[], None] | None = None
         self.flow_run = existing or FlowRun(
             id=new_id(),
             name=random_run_name(),
@@ -154,6 +157,9 @@ class FlowRunEngine:
     def start_attempt(self) -> bool:
         """Move the run to RUNNING; False if the API refused (the run is then stopped)."""
         run = self.flow_run
+        if self.before_start is not None:
+            self.before_start()
+            self.before_start = None
         run.run_count += 1
         # AwaitingRetry -> Pending -> Retrying, the table's path (a claimed run is PENDING)
         if run.run_count > 1 and run.state.type is not StateType.PENDING:
@@ -416,10 +422,15 @@ async def _drive_async(engine: FlowRunEngine) -> None:
         await run_hooks_async(engine.final_hooks(), flow, engine.flow_run, engine.flow_run.state)
 
 
-def run_flow_run(flow: Flow[..., Any], flow_run: ApiFlowRun) -> State:
+def run_flow_run(
+    flow: Flow[..., Any],
+    flow_run: ApiFlowRun,
+    before_start: Callable[[], None] | None = None,
+) -> State:
     """Run `flow` for a flow run the API already has (a deployment run a worker claimed,
     now PENDING) and return its final state; a failing flow is a FAILED state, not an
-    exception. The run keeps its id, name, parameters, tags and run count."""
+    exception. The run keeps its id, name, parameters, tags and run count.
+    `before_start` is called when the run is ready, just before it turns RUNNING."""
     import asyncio
 
     from weir.engine.adoption import engine_run_from_api
@@ -427,6 +438,7 @@ def run_flow_run(flow: Flow[..., Any], flow_run: ApiFlowRun) -> State:
     existing = engine_run_from_api(flow_run, flow.name)
     engine = FlowRunEngine(flow, (), dict(flow_run.parameters), existing=existing)
     engine.lease_owner = flow_run.lease_owner
+    engine.before_start = before_start
     if flow.is_async:
         asyncio.run(_drive_async(engine))
     else:
