@@ -334,3 +334,39 @@ def test_a_flush_sends_at_once_without_waiting_out_the_batch_window(
         assert len(client.bodies) == 1 and client.bodies[0].count(b'"type"') == 2
     finally:
         reporter.close()
+
+
+def test_closing_with_wait_for_api_delivers_when_the_server_comes_back(
+    api_url: str, port: int, tmp_path: Path, client: SyncWeirClient
+) -> None:
+    # A worker's run that ends while its server restarts: its final state must still get
+    # there (or its worker would report it CRASHED). Without the wait, it is dropped.
+    app = weir_app(tmp_path)
+    servers: list[uvicorn.Server] = []
+
+    @flow
+    def quick() -> int:
+        return 1
+
+    try:
+        assert quick() == 1  # ended while nothing listens
+        threading.Timer(0.5, lambda: servers.append(serve(app, port)[0])).start()
+        shutdown_reporter(20.0, wait_for_api=True)
+        runs = client.read_flow_runs()  # read at once: the close waited for the delivery
+        assert [r.state_type for r in runs] == [StateType.COMPLETED]
+    finally:
+        for running in servers:
+            running.should_exit = True
+
+
+def test_closing_without_wait_for_api_gives_up_at_once(
+    api_url: str, port: int, tmp_path: Path
+) -> None:
+    @flow
+    def quick() -> int:
+        return 1
+
+    assert quick() == 1
+    started = time.monotonic()
+    shutdown_reporter(20.0)
+    assert time.monotonic() - started < 5  # not the 20 s: nothing listens, so nothing waits

@@ -46,7 +46,7 @@ def execute(flow_run_id: uuid.UUID, claimed: ClaimedRun | None = None) -> int:
     """Run a deployment's flow run in this process; the process's exit code. `claimed`
     (the worker's claim answer) saves reading the run and its deployment again."""
     from weir.engine.flow_engine import run_flow_run
-    from weir.engine.reporter import get_reporter
+    from weir.engine.reporter import get_reporter, shutdown_reporter
     from weir.settings import get_settings
 
     # the client of the reporter that will record the run: one HTTP client per process
@@ -64,14 +64,19 @@ def execute(flow_run_id: uuid.UUID, claimed: ClaimedRun | None = None) -> int:
         failed = StateSchema(type=StateType.FAILED, name="Failed", message=message)
         client.set_flow_run_state(flow_run.id, failed)
         return 1
-    wait_for_start(flow_run)
-    state = run_flow_run(flow, flow_run)
+    # the run's logging and parameters are made ready before it waits for its time
+    state = run_flow_run(flow, flow_run, before_start=lambda: wait_for_start(flow_run))
+    # its final state must reach the API, or its worker reports it CRASHED: through a
+    # server restart, say, wait for the API a while rather than give up at once
+    shutdown_reporter(FINAL_STATE_WAIT_SECONDS, wait_for_api=True)
     return 0 if state.is_completed() else 1
 
 
 # the longest a run claimed ahead of its time waits here (a claim prefetches at most
 # 300 s; a longer wait means clocks disagree, and the run should not hang on that)
 MAX_START_WAIT_SECONDS = 300.0
+# how long a finished run's process waits for an unreachable API to take its final state
+FINAL_STATE_WAIT_SECONDS = 30.0
 
 
 def wait_for_start(flow_run: FlowRun) -> None:

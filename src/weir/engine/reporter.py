@@ -142,13 +142,16 @@ class Reporter:
             self._down
         )
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Flush for at most `timeout` seconds, then stop the sender and the client."""
+    def close(self, timeout: float = 2.0, *, wait_for_api: bool = False) -> None:
+        """Flush for at most `timeout` seconds, then stop the sender and the client.
+        `wait_for_api`: while the API is away, keep trying until `timeout` is up (a
+        worker's run: its final state is worth a wait) rather than give up at once."""
         if self._thread.is_alive():
             self.flush(timeout)
-            self._put((_STOP,))
+            deadline = time.monotonic() + (timeout if wait_for_api else 0.0)
+            self._put((_STOP, deadline))
             self._wake.set()
-            self._thread.join(timeout)
+            self._thread.join(timeout + 1.0 if wait_for_api else timeout)
         if self._pending and not self._thread.is_alive():
             logger.warning(
                 "weir API at %s unreachable; %d records were not sent.",
@@ -201,9 +204,7 @@ class Reporter:
                     self._wake.wait(min(wait, GATHER_POLL_SECONDS))
                     self._wake.clear()
             if pending and pending[-1][0] == _STOP:
-                pending.pop()
-                if not self._down:
-                    self._deliver()
+                self._deliver_before(pending.pop()[1])
                 return
             if self._deliver():
                 self._failures = 0
@@ -211,6 +212,18 @@ class Reporter:
                 self._failures += 1
                 backoff = min(self.max_backoff, 0.5 * 2 ** (self._failures - 1))
                 next_try = time.monotonic() + backoff * random.uniform(0.5, 1.0)
+
+    def _deliver_before(self, deadline: float) -> None:
+        """At close: send what is left; while the API is away, try again until `deadline`."""
+        if self._down and time.monotonic() >= deadline:
+            return  # the API is away, and there is no time to wait for it
+        pause = 0.1
+        while not self._deliver():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 2.0)
 
     def _renew_leases(self) -> float | None:
         """Renew the leases that are due; the seconds until the next one (None: none held)."""
@@ -435,10 +448,11 @@ def get_reporter(settings: Settings) -> Reporter:
         return _reporter
 
 
-def shutdown_reporter(timeout: float = 2.0) -> None:
-    """Flush (bounded by `timeout`) and stop the process's reporter, if one is running."""
+def shutdown_reporter(timeout: float = 2.0, *, wait_for_api: bool = False) -> None:
+    """Flush (bounded by `timeout`) and stop the process's reporter, if one is running;
+    `wait_for_api` as `Reporter.close`."""
     global _reporter, _reporter_key
     reporter, _reporter, _reporter_key = _reporter, None, None
     if reporter is not None:
         logging.getLogger("weir").removeHandler(reporter.log_handler)
-        reporter.close(timeout)
+        reporter.close(timeout, wait_for_api=wait_for_api)
