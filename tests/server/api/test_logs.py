@@ -13,7 +13,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 CreateRun = Callable[..., Awaitable[dict[str, Any]]]
-T0 = datetime(2024, 5, 1, tzinfo=UTC)
+# recent: the test app runs the retention service, which deletes logs older than
+# WEIR_SERVER_RETENTION_DAYS (90) whenever its pass happens to run during a test
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
 def logs(
