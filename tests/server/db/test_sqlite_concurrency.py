@@ -9,7 +9,9 @@ whatever the busy timeout, and which `Database.write()` must survive.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from weir.core.ids import new_id
 from weir.server.db.engine import Database
 from weir.server.db.migrate import ensure_schema
 from weir.server.db.models import Project
+from weir.server.db.sqlite import use_wal
 
 WRITERS = 20
 ROWS_PER_WRITER = 10
@@ -131,3 +134,38 @@ def test_concurrent_writers_in_several_processes(tmp_path: Path) -> None:
     for p in range(PROCESSES):
         expected |= expected_names(f"p{p}-", WRITERS_PER_PROCESS)
     assert asyncio.run(main()) == expected
+
+
+def test_switching_a_fresh_file_to_wal_waits_for_another_connection(tmp_path: Path) -> None:
+    # SQLite refuses the switch at once, whatever the busy timeout, while another
+    # connection has the file: two processes opening a new database together
+    path = tmp_path / "weir.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.3, holder.execute, ["COMMIT"])
+    release.start()
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        use_wal(connection.cursor(), wait_seconds=10)
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        release.join()
+        connection.close()
+        holder.close()
+
+
+def test_a_file_already_in_wal_is_not_switched_again(tmp_path: Path) -> None:
+    path = tmp_path / "weir.db"
+    first = sqlite3.connect(path, isolation_level=None)
+    use_wal(first.cursor(), wait_seconds=1)
+    first.execute("CREATE TABLE t (x)")
+    first.execute("BEGIN IMMEDIATE")  # a writer at work: a switch would need the file
+    second = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        use_wal(second.cursor(), wait_seconds=0)
+        assert second.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        first.execute("COMMIT")
+        second.close()
+        first.close()

@@ -157,8 +157,8 @@ def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, autocheckpoint: bo
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        use_wal(cursor, busy_timeout_ms / 1000)
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not autocheckpoint:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -169,3 +169,27 @@ def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, autocheckpoint: bo
     def on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate")
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def use_wal(cursor: Any, wait_seconds: float) -> None:
+    """Switch the database file to WAL, once per file (the mode is kept in the file).
+
+    The switch needs the file to itself, and SQLite refuses it at once, without
+    the busy timeout, while another new connection is switching or migrating: two
+    processes opening a fresh database together. So look first, and retry."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() in ("wal", "memory"):
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
