@@ -89,15 +89,17 @@ def create_app(
     app.state.project_ids = IdCache()
     app.state.flow_ids = IdCache()
     app.state.database = database
-    # claims before deployments: `/deployments/claim` must match before `/deployments/{id}`
+    # claims before deployments: `/deployments/claim` must match before `/deployments/{id}`.
+    # Runs and their logs first: FastAPI tries the routers in order, and these take
+    # nearly all the requests (the engine's reports, run creation)
     routers = (
-        health,
-        projects,
-        flows,
         flow_runs,
         leases,
         task_runs,
         logs,
+        health,
+        projects,
+        flows,
         work_pools,
         work_queues,
         claims,

@@ -87,8 +87,7 @@ async def get_flow_ids(request: Request) -> IdCache:
 
 
 async def get_project(
-    database: Annotated[Database, Depends(get_database)],
-    cache: Annotated[IdCache, Depends(get_project_ids)],
+    request: Request,
     x_weir_project: Annotated[
         str | None,
         Header(
@@ -97,9 +96,14 @@ async def get_project(
         ),
     ] = None,
 ) -> ProjectRef:
+    # the database and the cache straight from the app's state, not as sub-dependencies:
+    # nearly every request resolves its project, and each dependency FastAPI solves
+    # costs more than this whole function on a cache hit
     name = (x_weir_project or "").strip() or DEFAULT_PROJECT
+    cache: IdCache = request.app.state.project_ids
     project_id = cache.get(name)
     if project_id is None:
+        database: Database = request.app.state.database
         async with database.read() as session:
             project_id = await project_repo.id_by_name(session, name)
         if project_id is None:

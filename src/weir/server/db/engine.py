@@ -9,7 +9,6 @@ timeout, so "database is locked" never reaches a user; reads run concurrently.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,23 +40,17 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sqlite = SQLiteSessions(url) if self.dialect == "sqlite" else None
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    # The dialect's own context manager, not one wrapping it: a request opens one or two
+    # of these, and each generator-based layer costs a few microseconds each way.
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         if self._sqlite is not None:
-            async with self._sqlite.read() as loop_session:
-                yield cast(AsyncSession, loop_session)
-            return
-        async with self.sessions() as session:
-            yield session
+            return cast(contextlib.AbstractAsyncContextManager[AsyncSession], self._sqlite.read())
+        return self.sessions()
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    def write(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         if self._sqlite is not None:
-            async with self._sqlite.write() as loop_session:
-                yield cast(AsyncSession, loop_session)
-            return
-        async with self.sessions.begin() as session:
-            yield session
+            return cast(contextlib.AbstractAsyncContextManager[AsyncSession], self._sqlite.write())
+        return self.sessions.begin()
 
     async def dispose(self) -> None:
         if self._sqlite is not None:

@@ -13,6 +13,8 @@ Writes take an in-process lock and open with `BEGIN IMMEDIATE`; when another
 process holds the database's write lock, we wait for it with `asyncio.sleep`
 between short tries (never blocking the loop for long), so "database is
 locked" never reaches a user. Reads run under WAL and never wait for writers.
+Since writes take turns anyway, they share one connection, kept open between
+them (a pool checkout and return cost more than a small write's statements).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class SQLiteSessions:
         )
         configure_sqlite(self.engine, TRY_BUSY_TIMEOUT_MS, autocheckpoint=False)
         self._lock: asyncio.Lock | None = None
+        self._writer: sa.Connection | None = None  # between writes: no transaction open
         self._checkpointer = Checkpointer(sync_url.database or "")
 
     @contextlib.asynccontextmanager
@@ -84,30 +87,43 @@ class SQLiteSessions:
                 yield LoopSession(connection)
                 connection.commit()
             except BaseException:
-                connection.rollback()
+                self._writer = None  # the next write starts on a fresh connection
+                try:
+                    connection.rollback()
+                finally:
+                    connection.close()
                 raise
-            finally:
-                connection.close()
 
     async def _begin_immediate(self) -> sa.Connection:
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         pause = 0.002
         while True:
-            connection = self.engine.connect().execution_options(sqlite_immediate=True)
+            connection = self._writer or self.engine.connect().execution_options(
+                sqlite_immediate=True
+            )
+            self._writer = None
             try:
                 connection.begin()
-                return connection
             except OperationalError as exc:
                 connection.close()
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() > deadline:
                     raise
+            except BaseException:
+                connection.close()
+                raise
+            else:
+                self._writer = connection
+                return connection
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
 
     def dispose(self) -> None:
         self._checkpointer.stop()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         self.engine.dispose()
 
 
@@ -168,7 +184,17 @@ def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, autocheckpoint: bo
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # on the driver's cursor: every write begins here, and `exec_driver_sql` costs
+        # several times the statement; its errors are wrapped the same way
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(statement)
+        except dbapi_error as exc:
+            raise sa.exc.DBAPIError.instance(statement, (), exc, dbapi_error) from exc
+        finally:
+            cursor.close()
 
 
 def use_wal(cursor: Any, wait_seconds: float) -> None:

@@ -7,12 +7,12 @@ an INSERT and then `set_flow_run_state`'s UPDATE.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from weir.core.ids import new_id
 from weir.core.schemas.states import OrchestrationStatus, StateSchema, state_name
-from weir.server.db.models import FlowRun
 from weir.server.orchestration.policy import RunView, Transition, decide
 from weir.server.orchestration.set_state import _run_values
 
@@ -33,5 +33,21 @@ def initial_state(proposed: StateSchema, now: datetime) -> tuple[StateSchema, di
     state.name = state_name(state)
     state.timestamp = state.timestamp or now
     state.id = new_id()
-    blank = FlowRun(run_count=0, total_run_time=0.0, version=0)
-    return state, _run_values(blank, state, now)
+    return state, _run_values(_NO_RUN_YET, state, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _NoRunYet:
+    """What `_run_values` reads of the run a state change starts from, for a run not
+    stored yet (a plain object: building an ORM `FlowRun` cost more than the rules)."""
+
+    state_type: str | None = None
+    state_timestamp: datetime | None = None
+    start_time: datetime | None = None
+    lease_owner: str | None = None
+    run_count: int = 0
+    total_run_time: float = 0.0
+    version: int = 0
+
+
+_NO_RUN_YET = _NoRunYet()

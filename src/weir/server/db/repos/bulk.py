@@ -1,11 +1,15 @@
-"""Bulk writes for the ingest paths (task runs, logs): one executemany per statement.
+"""Writes on the hot paths, from prebuilt statements: one executemany per statement for
+the ingest paths (task runs, logs), and single rows for run creation.
 
 SQLAlchemy passes every value of an executemany through its column type's bind
 processor; for 500 task runs and their states that is some 20,000 Python calls, most
 of the request. On SQLite (a `LoopSession`) we compile each statement once and give
 the driver rows already in the form those processors produce (UUID hex, naive-UTC
 ISO text, JSON text); a column of any other processed type goes through its own
-processor. Other dialects take SQLAlchemy's usual path.
+processor. A single row (`execute_row`) goes straight to the driver's cursor: for a
+small INSERT, SQLAlchemy's execution context costs more than SQLite's work. Columns a
+row leaves out get their Python-side default (`default=` on the column), as
+SQLAlchemy would give them. Other dialects take SQLAlchemy's usual path.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -53,6 +58,28 @@ async def executemany(
     connection.exec_driver_sql(sql, params)
 
 
+async def execute_row(
+    session: AsyncSession | LoopSession, statement: sa.Executable, row: dict[str, Any]
+) -> int:
+    """Run `statement` (built once and reused, as for `executemany`) with one row, in
+    the session's transaction; the number of rows it changed."""
+    if not isinstance(session, LoopSession):
+        result = await session.execute(statement, row)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    connection = session.connection
+    assert connection.in_transaction(), "a write session's transaction"
+    sql, values_of, converters = _compile(statement, connection.dialect, tuple(row))
+    values = list(values_of(row))
+    for i, convert in converters:
+        values[i] = convert(values[i])
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    try:
+        return int(driver.execute(sql, values).rowcount)
+    except sqlite3.Error as exc:  # wrapped as SQLAlchemy wraps it: the API's error handlers
+        raise sa.exc.DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+
+
 def _compile(statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...]) -> Compiled:
     cache_key = (statement, keys)
     hit = _compiled.get(cache_key)
@@ -66,13 +93,43 @@ def _compile(statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...]) 
         convert = _converter(compiled.binds[name].type, dialect)
         if convert is not None:
             converters.append((i, convert))
-    values_of = operator.itemgetter(*names) if len(names) > 1 else _one(names[0])
+    defaults = {
+        column.key: _default_of(column)
+        for column in getattr(compiled, "insert_prefetch", ())
+        if column.key not in keys
+    }
+    if defaults:
+        values_of = _with_defaults(names, defaults)
+    else:
+        values_of = operator.itemgetter(*names) if len(names) > 1 else _one(names[0])
     _compiled[cache_key] = hit = (compiled.string, values_of, converters)
     return hit
 
 
 def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     return lambda row: (row[name],)
+
+
+def _default_of(column: sa.Column[Any]) -> Callable[[], Any]:
+    """The column's Python-side default as SQLAlchemy computes it: a scalar, or the
+    result of a callable such as `dict` (called once per row)."""
+    default = column.default
+    if isinstance(default, sa.ColumnDefault) and default.is_scalar:
+        value = default.arg
+        return lambda: value
+    if isinstance(default, sa.ColumnDefault) and default.is_callable:
+        make = default.arg
+        return lambda: make(None)  # no execution context: weir's defaults need none
+    raise NotImplementedError(f"the default of {column} is not a scalar or a callable")
+
+
+def _with_defaults(
+    names: Sequence[str], defaults: dict[str, Callable[[], Any]]
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    def values_of(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[name] if name in row else defaults[name]() for name in names)
+
+    return values_of
 
 
 def _converter(type_: Any, dialect: Dialect) -> Convert | None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from weir.core.schemas.filters import FlowRunFilterRequest, FlowRunSort, HistoryRequest
 from weir.server.db.models import Flow, FlowRun, FlowRunState
-from weir.server.db.repos import dialect_insert, dialect_name
+from weir.server.db.repos import bulk, dialect_insert, dialect_name
 from weir.server.db.repos import filters as where
 from weir.server.db.repos.pagination import SortKey, next_cursor, paginate, sort_entry
 from weir.server.db.types import Timestamp
@@ -106,8 +106,7 @@ async def insert(session: AsyncSession, values: dict[str, Any]) -> bool:
     statement = _INSERT_RUN.get(dialect)
     if statement is None:
         statement = _INSERT_RUN[dialect] = dialect_insert(session, _runs).on_conflict_do_nothing()
-    result = await session.execute(statement, values)
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return await bulk.execute_row(session, statement, values) == 1
 
 
 _INSERT_RUN: dict[str, Any] = {}
@@ -115,7 +114,7 @@ _INSERT_STATE = sa.insert(_states)
 
 
 async def insert_state(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(_INSERT_STATE, values)
+    await bulk.execute_row(session, _INSERT_STATE, values)
 
 
 async def read(
