@@ -96,3 +96,14 @@ def test_the_client_does_not_import_httpx_command_line_tool() -> None:
     loaded = _modules_after("import weir.client")
     assert "httpx" in loaded
     assert not {"pygments", "rich", "click"} & loaded
+
+
+def test_parsing_a_command_line_does_not_build_pydantic_validators() -> None:
+    # typer 0.29 builds a pydantic TypeAdapter per parameter as it parses (~140 ms of
+    # every command's start on a 2-core machine): pyproject keeps typer below it
+    script = (
+        "from weir.cli.main import app\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(app, ['deployment', 'run', '--help'])"
+    )
+    assert "pydantic" not in _modules_after(script)
