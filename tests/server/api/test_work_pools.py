@@ -57,6 +57,26 @@ async def test_pool_errors_are_sentences(client: httpx.AsyncClient) -> None:
     assert patch.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("/api/work_pools/filter", "Work pools"),
+        ("/api/work_pools/main/queues/filter", "Work queues"),
+        ("/api/work_queues/filter", "Work queues"),
+        ("/api/work_pools/main/workers/filter", "Workers"),
+    ],
+)
+async def test_pool_lists_refuse_a_cursor_they_would_ignore(
+    client: httpx.AsyncClient, path: str, what: str
+) -> None:
+    # ignored, a cursor would hand a paging client the first page forever
+    await create_pool(client, "main")
+    response = await client.post(path, json={"cursor": "abc", "limit": 1})
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"{what} page by offset; cursor is not supported here."
+    assert (await client.post(path, json={"limit": 1, "offset": 0})).status_code == 200
+
+
 async def test_update_pauses_and_clears_the_limit(client: httpx.AsyncClient) -> None:
     await create_pool(client, "main", concurrency_limit=2)
     paused = (await client.patch("/api/work_pools/main", json={"is_paused": True})).json()

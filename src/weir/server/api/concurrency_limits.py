@@ -22,7 +22,7 @@ from weir.core.schemas.filters import Page
 from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep
 from weir.server.api.errors import ApiError
 from weir.server.db.repos import concurrency as repo
-from weir.server.db.repos.pagination import InvalidPage
+from weir.server.db.repos.pagination import require_offset
 
 router = APIRouter(prefix="/concurrency_limits", tags=["concurrency limits"])
 
@@ -58,8 +58,7 @@ async def filter_concurrency_limits(
 ) -> list[ConcurrencyLimit]:
     """A page of the project's limits, by name."""
     page = body or Page()
-    if page.cursor:
-        raise InvalidPage("Concurrency limits page by offset; cursor is not supported here.")
+    require_offset(page.cursor, "Concurrency limits")
     async with database.read() as session:
         rows = await repo.read_page(session, project.id, page.limit, page.offset, now)
     return [ConcurrencyLimit.model_validate(row) for row in rows]

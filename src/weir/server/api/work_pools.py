@@ -36,6 +36,7 @@ from weir.server.api.errors import ApiError, conflict
 from weir.server.db.engine import Database
 from weir.server.db.repos import leases as lease_repo
 from weir.server.db.repos import work_pools as repo
+from weir.server.db.repos.pagination import require_offset
 from weir.server.messaging.wakeups import Wakeups, pool_key, worker_key
 
 router = APIRouter(prefix="/work_pools", tags=["work pools"])
@@ -111,6 +112,7 @@ async def filter_work_pools(
     body: WorkPoolFilterRequest | None = None,
 ) -> list[WorkPool]:
     body = body or WorkPoolFilterRequest()
+    require_offset(body.cursor, "Work pools")
     async with database.read() as session:
         rows = await repo.read_pools(
             session, project.id, body.work_pools, body.limit, body.offset, now
@@ -186,6 +188,7 @@ async def filter_work_queues(
 ) -> list[WorkQueue]:
     """The pool's queues, by priority."""
     body = body or WorkQueueFilterRequest()
+    require_offset(body.cursor, "Work queues")
     async with database.read() as session:
         pool = await read_pool_or_404(session, project, name, now)
         rows = await repo.read_queues(
@@ -264,6 +267,7 @@ async def filter_workers(
 ) -> list[Worker]:
     """The pool's workers, the most recently seen first."""
     body = body or WorkerFilterRequest()
+    require_offset(body.cursor, "Workers")
     async with database.read() as session:
         pool = await read_pool_or_404(session, project, name, now)
         rows = await repo.read_workers(session, pool["id"], body.limit, body.offset, now)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from weir.core.schemas.work_pools import WorkQueue, WorkQueueFilterRequest
 from weir.server.api.dependencies import DatabaseDep, NowDep, ProjectDep
 from weir.server.db.repos import work_pools as repo
+from weir.server.db.repos.pagination import require_offset
 
 router = APIRouter(prefix="/work_queues", tags=["work pools"])
 
@@ -20,6 +21,7 @@ async def filter_all_work_queues(
 ) -> list[WorkQueue]:
     """The queues of every pool of the project, by pool name then priority."""
     body = body or WorkQueueFilterRequest()
+    require_offset(body.cursor, "Work queues")
     async with database.read() as session:
         rows = await repo.read_queues(
             session, project.id, None, body.work_queues, body.limit, body.offset, now

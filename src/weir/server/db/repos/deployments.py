@@ -20,7 +20,7 @@ from weir.core.states import StateType
 from weir.server.db.models import Deployment, Flow, FlowRun, WorkPool, WorkQueue
 from weir.server.db.repos import dialect_name
 from weir.server.db.repos import filters as where
-from weir.server.db.repos.pagination import MAX_OFFSET, InvalidPage
+from weir.server.db.repos.pagination import MAX_OFFSET, InvalidPage, require_offset
 
 _deployments = cast(sa.Table, Deployment.__table__)
 _flows = cast(sa.Table, Flow.__table__)
@@ -95,8 +95,7 @@ def check_filter(request: DeploymentFilterRequest) -> None:
     pydantic `ValidationError` for a malformed `flows` filter."""
     if request.sort not in SORTS:
         raise InvalidPage(f"sort: must be one of {', '.join(SORTS)}.")
-    if request.cursor:
-        raise InvalidPage("Deployments page by offset; cursor is not supported here.")
+    require_offset(request.cursor, "Deployments")
     if request.offset > MAX_OFFSET:
         raise InvalidPage(f"offset: must be at most {MAX_OFFSET}.")
     if request.flows is not None:

@@ -14,7 +14,7 @@ from weir.core.schemas.filters import FlowFilterRequest
 from weir.server.db.models import Flow
 from weir.server.db.repos import dialect_insert, dialect_name
 from weir.server.db.repos import filters as where
-from weir.server.db.repos.pagination import MAX_OFFSET, InvalidPage
+from weir.server.db.repos.pagination import MAX_OFFSET, InvalidPage, require_offset
 
 _flows = cast(sa.Table, Flow.__table__)
 
@@ -89,8 +89,7 @@ async def read_filtered(
 ) -> list[dict[str, Any]]:
     if request.offset > MAX_OFFSET:
         raise InvalidPage(f"offset: must be at most {MAX_OFFSET}.")
-    if request.cursor:
-        raise InvalidPage("Flows page by offset; cursor is not supported here.")
+    require_offset(request.cursor, "Flows")
     clauses = where.flows_where(
         project_id, dialect_name(session), flows=request.flows, flow_runs=request.flow_runs
     )

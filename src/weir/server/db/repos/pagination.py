@@ -26,6 +26,13 @@ class InvalidPage(ValueError):
     """A cursor or offset the server cannot continue from; its message is for people."""
 
 
+def require_offset(cursor: str | None, what: str) -> None:
+    """Refuse a cursor for `what` (plural), which pages by offset only: ignored, it would
+    have a client ask for the first page again and again."""
+    if cursor:
+        raise InvalidPage(f"{what} page by offset; cursor is not supported here.")
+
+
 @dataclass(frozen=True, slots=True)
 class SortKey:
     """A sort order: `column` (None to sort by id alone), its kind, and direction."""
