@@ -105,7 +105,7 @@ class ConcurrencySlots:
             from weir.settings import get_settings
 
             self.lease_seconds = get_settings().worker.lease_seconds
-        self.holder = self.holder or current_holder()
+        self.holder = self.holder or block_holder()
         request = SlotAcquire(
             names=self.names,
             occupy=self.occupy,
@@ -201,16 +201,19 @@ def concurrency(
     )
 
 
-def current_holder() -> str:
-    """`run:<id>` of the task run or flow run in progress (the zombie reaper frees a
-    crashed run's slots by it), else a random id."""
+def block_holder() -> str:
+    """A holder for one `concurrency()` block: `run:<id>/<block>` inside a task run or
+    flow run (so `weir concurrency-limit inspect` shows who holds a slot), else
+    `<block>` alone. Each block needs its own: two blocks of one run on the same limit
+    (threads, `asyncio.gather`) each release, and renew, only their own slots."""
+    block = uuid.uuid4().hex[:12]
     task_ctx = task_run_context.get()
     if task_ctx is not None:
-        return f"run:{task_ctx.task_run.id}"
+        return f"run:{task_ctx.task_run.id}/{block}"
     flow_ctx = flow_run_context.get()
     if flow_ctx is not None:
-        return f"run:{flow_ctx.flow_run.id}"
-    return str(uuid.uuid4())
+        return f"run:{flow_ctx.flow_run.id}/{block}"
+    return block
 
 
 # -- the API client ----------------------------------------------------------------------
