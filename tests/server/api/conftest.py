@@ -31,13 +31,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def make_client(database: Database) -> ClientFactory:
-    """`async with make_client(settings) as client:` a client of a fresh app."""
+    """`async with make_client(settings) as client:` a client of a fresh app (with its
+    background services only if `services=True`)."""
 
     @contextlib.asynccontextmanager
     async def make(
-        settings: Settings | None = None, **headers: str
+        settings: Settings | None = None, *, services: bool = False, **headers: str
     ) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(settings or Settings(), database)
+        # no background services unless a test asks: a scheduler, reaper or retention
+        # pass landing mid-test would change the rows the test is looking at
+        app = create_app(settings or Settings(), database, services=services)
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
