@@ -192,8 +192,58 @@ def test_ensure_schema_on_an_up_to_date_database_does_not_load_alembic(database_
     assert probe_fast_path(database_url) == "False False"  # at head: one query, no Alembic
 
 
+def test_an_empty_database_gets_head_without_loading_alembic(tmp_path: Path) -> None:
+    assert probe_fast_path(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}") == "True False"
+
+
 def test_the_fast_path_probe_sees_alembic_when_it_migrates(tmp_path: Path) -> None:
-    assert probe_fast_path(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}") == "True True"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+
+    async def behind(database: Database) -> None:
+        await migrate.upgrade(database, "0003")
+
+    with_database(url, behind)
+    assert probe_fast_path(url) == "True True"
+
+
+def whole_schema(connection: sa.Connection) -> dict[str, Any]:
+    """Everything the database reports of each table, alembic_version included."""
+    inspector = sa.inspect(connection)
+    found: dict[str, Any] = {}
+    for table in inspector.get_table_names():
+        columns = {
+            c["name"]: (str(c["type"]), c["nullable"], c.get("default"))
+            for c in inspector.get_columns(table)
+        }
+        found[table] = (
+            columns,
+            inspector.get_pk_constraint(table),
+            sorted(map(repr, inspector.get_indexes(table))),
+            sorted(map(repr, inspector.get_unique_constraints(table))),
+            sorted(map(repr, inspector.get_foreign_keys(table))),
+        )
+    return found
+
+
+def test_an_empty_database_gets_the_schema_the_whole_history_gives(database_url: str) -> None:
+    """ensure_schema's create-at-head path and `upgrade head` from base agree, table by
+    table, and Alembic takes the created database as its own (down and up again)."""
+
+    async def scenario(database: Database) -> None:
+        assert await migrate.ensure_schema(database) is True  # empty: created at head
+        assert await project_names(database) == {"default": migrate.DEFAULT_PROJECT_ID}
+        async with database.engine.connect() as connection:
+            created = await connection.run_sync(whole_schema)
+        await migrate.downgrade(database, "base")
+        assert await tables(database) == {"alembic_version"}
+        await migrate.upgrade(database)
+        async with database.engine.connect() as connection:
+            migrated = await connection.run_sync(whole_schema)
+        assert created.keys() == migrated.keys()
+        for table in created:
+            assert created[table] == migrated[table], table
+
+    with_database(database_url, scenario)
 
 
 def test_concurrent_ensure_schema_migrates_once(database_url: str) -> None:

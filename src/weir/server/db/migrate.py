@@ -6,9 +6,13 @@ on PostgreSQL under `pg_advisory_xact_lock` (released at commit, so it also work
 behind PgBouncer), on SQLite in a `BEGIN IMMEDIATE` transaction, which holds every
 other writer, in this process or another, until it commits.
 
-`ensure_schema`, run by `weir server start`, has a fast path: one query reads
-`alembic_version` and compares it with `HEAD`; Alembic is imported only when the
-database is behind. `HEAD` is kept equal to the history's head by a test.
+`ensure_schema`, run by `weir server start`, has two fast paths. A database at
+`HEAD` costs one query of `alembic_version`. An empty database gets the models'
+schema in one `create_all`, the initial revision's `default` project and `HEAD`
+stamped, which is what upgrading through the whole history gives (a test compares
+the two on both dialects) without importing Alembic (~0.2 s of every first start).
+Alembic runs only for a database that is behind. `HEAD` is kept equal to the
+history's head by a test.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +61,9 @@ async def ensure_schema(database: Database) -> bool:
         before = await _read_versions(connection)
         if before == {HEAD}:
             return False
+        if not before and await connection.run_sync(_is_empty):
+            await connection.run_sync(_create_head_schema)
+            return True
         await connection.run_sync(_run_alembic, "upgrade", "head")
         return await _read_versions(connection) != before
 
@@ -172,6 +180,32 @@ def _run_alembic(connection: sa.Connection, command_name: str, revision: str) ->
     except CommandError as exc:
         reason = str(exc).rstrip(".")
         raise MigrationError(f"Cannot {command_name} to {revision!r}: {reason}.") from None
+
+
+def _is_empty(connection: sa.Connection) -> bool:
+    from weir.server.db.models import Base
+
+    existing = set(sa.inspect(connection).get_table_names())
+    return not existing & {*Base.metadata.tables, VERSION_TABLE}
+
+
+def _create_head_schema(connection: sa.Connection) -> None:
+    """An empty database straight to `HEAD`: the models' tables, the `default` project
+    the initial revision inserts, and `alembic_version` as Alembic itself creates it."""
+    from weir.server.db.models import Base, Project
+
+    Base.metadata.create_all(connection)
+    connection.execute(
+        sa.insert(Project).values(id=DEFAULT_PROJECT_ID, name="default", created=datetime.now(UTC))
+    )
+    version = sa.Table(
+        VERSION_TABLE,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    version.create(connection)
+    connection.execute(sa.insert(version).values(version_num=HEAD))
 
 
 def _drop_weir_tables(connection: sa.Connection) -> None:

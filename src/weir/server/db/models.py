@@ -319,7 +319,8 @@ class Deployment(Base):
     # ENQUEUE (wait for a slot) or CANCEL_NEW
     collision_strategy: Mapped[str] = mapped_column(sa.String(16), default="ENQUEUE")
     # what happens to runs that became late while nothing ran: all | latest | skip
-    catchup: Mapped[str] = mapped_column(sa.String(16), default="all")
+    # the server default fills the rows of deployments older than revision 0004
+    catchup: Mapped[str] = mapped_column(sa.String(16), default="all", server_default="all")
     # a run later than this is marked Missed instead of started (None: no limit)
     max_lateness_seconds: Mapped[float | None] = mapped_column(sa.Float)
     created: Mapped[datetime] = mapped_column(Timestamp)
