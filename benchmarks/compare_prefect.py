@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
 import scheduler
+from _bytecode import compile_weir
 
 from weir.testing.server import free_port
 
@@ -470,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--serve-processes", type=int, default=4, help="scheduler: (%(default)s)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON")
     args = ap.parse_args(argv)
+    compile_weir()
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if unknown := set(names) - set(SCENARIOS):
         ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")

@@ -31,6 +31,9 @@ from weir.core.schemas.deployments import DeploymentCreate, DeploymentRunCreate
 from weir.core.schemas.work_pools import WorkPoolCreate
 from weir.testing import temporary_server
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bytecode import compile_weir
+
 FLOW = textwrap.dedent(
     """
     import time
@@ -91,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=60.0)
     args = parser.parse_args(argv)
+    compile_weir()
 
     with tempfile.TemporaryDirectory(prefix="weir-dispatch-") as tmp:
         root = Path(tmp)

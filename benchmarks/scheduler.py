@@ -50,6 +50,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
+from _bytecode import compile_weir
 
 from weir.testing.server import free_port
 
@@ -493,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         help="restart the server mid-window 10 s after a tick, or 2 s before one (over)",
     )
     args = ap.parse_args(argv)
+    compile_weir()
     opts = Options(
         args.minutes, args.cron_deployments, args.interval_deployments, args.interval,
         args.serve_processes, args.limit, args.warmup, args.drain, args.restart,

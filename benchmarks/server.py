@@ -39,6 +39,7 @@ from weir.testing.server import free_port, temporary_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prefect_scenarios as sc
+from _bytecode import compile_weir
 
 HERE = Path(__file__).resolve().parent
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -397,6 +398,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, help="flow runs created per phase (2,000; quick: 300)")
     ap.add_argument("--runs", type=int, help="flow runs stored (100,000; quick: 10,000)")
     args = ap.parse_args()
+    compile_weir()
     args.n = args.n or (300 if args.quick else 2_000)
     args.runs = args.runs or (10_000 if args.quick else 100_000)
     commit = git_commit()
