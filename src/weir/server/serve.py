@@ -72,6 +72,7 @@ def serve(host: str, port: int, *, services: bool = True, log_level: str = "info
             await super().startup(sockets)
             gc.collect()
             gc.freeze()
+            gc.enable()  # `weir server start` turns it off while it imports
             if self.started:
                 logger.info(
                     "weir server listening on http://%s:%d (API at /api, docs at /docs); "
