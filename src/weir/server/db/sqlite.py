@@ -24,7 +24,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,8 +69,10 @@ class SQLiteSessions:
         )
         configure_sqlite(self.engine, TRY_BUSY_TIMEOUT_MS, autocheckpoint=False)
         self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._disposing = threading.Event()  # writes_held stops waiting for the loop
         self._writer: sa.Connection | None = None  # between writes: no transaction open
-        self._checkpointer = Checkpointer(sync_url.database or "")
+        self._checkpointer = Checkpointer(sync_url.database or "", self.writes_held)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[LoopSession]:
@@ -81,6 +83,7 @@ class SQLiteSessions:
     async def write(self) -> AsyncIterator[LoopSession]:
         if self._lock is None:
             self._lock = asyncio.Lock()
+            self._loop = asyncio.get_running_loop()
             self._checkpointer.start()
         async with self._lock:
             connection = await self._begin_immediate()
@@ -120,7 +123,39 @@ class SQLiteSessions:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
 
+    @contextlib.contextmanager
+    def writes_held(self, wait_seconds: float = 1.0) -> Iterator[bool]:
+        """From another thread: this process's writes wait while the block runs. It
+        gets True once they do, False if the loop did not let go of the write lock
+        within `wait_seconds` (the block then runs beside them)."""
+        loop, lock = self._loop, self._lock
+        held, release = threading.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            assert lock is not None
+            async with lock:
+                held.set()
+                await release.wait()
+
+        try:
+            if loop is None:
+                raise RuntimeError("no write yet")
+            asyncio.run_coroutine_threadsafe(hold(), loop)
+        except RuntimeError:  # no loop, or it is closed
+            yield False
+            return
+        deadline = time.monotonic() + wait_seconds
+        while not held.wait(0.01) and not self._disposing.is_set():
+            if time.monotonic() > deadline:
+                break
+        try:
+            yield held.is_set()
+        finally:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(release.set)
+
     def dispose(self) -> None:
+        self._disposing.set()  # dispose runs on the loop, which can hold nothing now
         self._checkpointer.stop()
         if self._writer is not None:
             self._writer.close()
@@ -137,17 +172,24 @@ class Checkpointer:
     of writes it is never complete when the next write begins, and SQLite wraps the
     WAL back to its start only then: the log grew by ~110 KB a created run, without
     end (1.3 GB after 12,000 creates), and every write slowed as its index grew. So
-    once the log is past `restart_frames`, a RESTART checkpoint follows the passive
-    one: it copies the little that is left while holding writers off (they wait
-    in `_begin_immediate`'s retry loop, a few ms), and the next write starts the
-    log over; `journal_size_limit` then gives the file's space back."""
+    once the log is past `RESTART_FRAMES`, passive checkpoints catch up with what
+    was written meanwhile, and a RESTART checkpoint copies the little that is left
+    while this process's writes wait (`hold_writes`: with the SQLite lock free
+    between them, RESTART would starve behind a steady stream); the next write
+    starts the log over and `journal_size_limit` gives the file's space back.
+    RESTART waits at most the short busy timeout for another process's write or
+    read, and otherwise gives up until the next second."""
 
     INTERVAL_SECONDS = 1.0
     RESTART_FRAMES = 4_000  # ~16 MB of 4 KiB pages
-    RESTART_BUSY_TIMEOUT_S = 0.5  # how long RESTART may wait for a write or a read
+    CATCH_UP_FRAMES = 500  # left for RESTART to copy: ~2 MB
+    CATCH_UP_PASSES = 4
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self, path: str, hold_writes: Callable[[], contextlib.AbstractContextManager[bool]]
+    ) -> None:
         self.path = path
+        self.hold_writes = hold_writes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -160,7 +202,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         connection = sqlite3.connect(
-            self.path, timeout=self.RESTART_BUSY_TIMEOUT_S, isolation_level=None
+            self.path, timeout=TRY_BUSY_TIMEOUT_MS / 1000, isolation_level=None
         )
         try:
             while not self._stop.wait(self.INTERVAL_SECONDS):
@@ -172,8 +214,14 @@ class Checkpointer:
             connection.close()
 
     def checkpoint(self, connection: sqlite3.Connection) -> None:
-        _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames >= self.RESTART_FRAMES:
+        _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames < self.RESTART_FRAMES:
+            return
+        for _ in range(self.CATCH_UP_PASSES):
+            if frames - copied <= self.CATCH_UP_FRAMES:
+                break
+            _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self.hold_writes():
             connection.execute("PRAGMA wal_checkpoint(RESTART)")
 
     def stop(self) -> None:
