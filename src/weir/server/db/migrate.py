@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from weir.core.clock import utcnow
 from weir.exceptions import WeirException
 from weir.server.db.engine import Database
 
@@ -196,7 +196,7 @@ def _create_head_schema(connection: sa.Connection) -> None:
 
     Base.metadata.create_all(connection)
     connection.execute(
-        sa.insert(Project).values(id=DEFAULT_PROJECT_ID, name="default", created=datetime.now(UTC))
+        sa.insert(Project).values(id=DEFAULT_PROJECT_ID, name="default", created=utcnow())
     )
     version = sa.Table(
         VERSION_TABLE,

@@ -138,16 +138,16 @@ class SQLiteSessions:
                 await release.wait()
 
         try:
-            if loop is None:
-                raise RuntimeError("no write yet")
-            asyncio.run_coroutine_threadsafe(hold(), loop)
-        except RuntimeError:  # no loop, or it is closed
+            if loop is not None:
+                asyncio.run_coroutine_threadsafe(hold(), loop)
+        except RuntimeError:  # the loop is closed
+            loop = None
+        if loop is None:
             yield False
             return
         deadline = time.monotonic() + wait_seconds
-        while not held.wait(0.01) and not self._disposing.is_set():
-            if time.monotonic() > deadline:
-                break
+        while not (held.wait(0.01) or self._disposing.is_set() or time.monotonic() > deadline):
+            pass
         try:
             yield held.is_set()
         finally:
@@ -214,13 +214,13 @@ class Checkpointer:
             connection.close()
 
     def checkpoint(self, connection: sqlite3.Connection) -> None:
-        _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        frames, copied = _passive_checkpoint(connection)
         if frames < self.RESTART_FRAMES:
             return
         for _ in range(self.CATCH_UP_PASSES):
             if frames - copied <= self.CATCH_UP_FRAMES:
                 break
-            _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            frames, copied = _passive_checkpoint(connection)
         with self.hold_writes():
             connection.execute("PRAGMA wal_checkpoint(RESTART)")
 
@@ -229,6 +229,12 @@ class Checkpointer:
             self._stop.set()
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def _passive_checkpoint(connection: sqlite3.Connection) -> tuple[int, int]:
+    """Frames in the WAL, and how many of them are now in the database file."""
+    _, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return frames, copied
 
 
 def configure_sqlite(engine: sa.Engine, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
