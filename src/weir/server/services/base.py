@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -39,6 +39,8 @@ logger = logging.getLogger("weir.server.services")
 
 # a woken service passes this long after the wake-up, with whatever else came meanwhile
 WAKE_SETTLE_SECONDS = 0.5
+# how long `ServiceRunner.stop` lets a pass under way finish before cancelling it
+STOP_GRACE_SECONDS = 5.0
 
 
 class Service:
@@ -83,21 +85,36 @@ class ServiceRunner:
         self.database = database
         self.services = list(services)
         self.owner = owner or new_owner_id()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._busy: set[str] = set()  # the services talking to the database right now
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         for service in self.services:
             task = asyncio.create_task(self._loop(service), name=f"weir service {service.name}")
-            self._tasks.append(task)
+            self._tasks[service.name] = task
 
-    async def stop(self) -> None:
-        """Stop every loop (a pass under way is interrupted and rolled back) and release
-        this runner's leases, so another process takes the services over at once."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Stop every loop and release this runner's leases, so another process takes
+        the services over at once. A loop that is waiting stops at once; one that is
+        talking to the database finishes that first, for up to `grace_seconds` (then
+        it is cancelled and rolled back). Cancelling a database connection while it is
+        being opened leaves asyncpg's half-made connection behind, which asyncio later
+        reports as "Future exception was never retrieved"."""
+        self._stopping = True
+        for name, task in self._tasks.items():
+            if name not in self._busy:
+                task.cancel()
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in late:
+                logger.warning("service %s did not finish its pass in time", task.get_name())
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             self._tasks.clear()
             try:
@@ -136,13 +153,16 @@ class ServiceRunner:
     async def _loop(self, service: Service) -> None:
         interval = service.interval_seconds
         renew_every = service.lease_seconds / 3
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
-                ran = await self.run_pass(service)
+                with self._talking(service):
+                    ran = await self.run_pass(service)
             except Exception as exc:  # the database is unreachable: try again later
                 logger.warning("service %s could not reach the database: %s", service.name, exc)
                 ran = False
+            if self._stopping:
+                return
             if not ran:  # standing by: ask for the lease again soon
                 await asyncio.sleep(max(min(interval, renew_every) - _since(started), 0.0))
                 continue
@@ -151,8 +171,22 @@ class ServiceRunner:
             while (left := interval - _since(started)) > 0:
                 if await self._wait(service, min(left, renew_every)):
                     break
-                if _since(started) < interval and not await self._renew(service):
-                    break
+                if _since(started) < interval:
+                    with self._talking(service):
+                        renewed = await self._renew(service)
+                    if self._stopping:
+                        return
+                    if not renewed:
+                        break
+
+    @contextlib.contextmanager
+    def _talking(self, service: Service) -> Iterator[None]:
+        """Marks `service` as busy with the database: `stop` lets it finish."""
+        self._busy.add(service.name)
+        try:
+            yield
+        finally:
+            self._busy.discard(service.name)
 
     async def _wait(self, service: Service, seconds: float) -> bool:
         """Sleep `seconds`, or less if the service is woken; whether it was. A wake-up
