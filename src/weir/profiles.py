@@ -76,6 +76,22 @@ def load_profiles(home: Path) -> Profiles:
     return Profiles(active=active, profiles=profiles)
 
 
+def selected_profile(
+    home: Path, requested: str | None = None
+) -> tuple[str, dict[str, ProfileValue]]:
+    """Profile `requested` (WEIR_PROFILE), else the file's active one: its name and values."""
+    profiles = load_profiles(home)
+    name = requested or profiles.active
+    if name not in profiles.profiles:
+        where = "WEIR_PROFILE" if requested else "The `active` key"
+        raise ConfigurationError(
+            f"{where} names profile {name!r}, which {profiles_path(home)} does not "
+            f"define; add a [profiles.{name}] table or use one of: "
+            f"{', '.join(sorted(profiles.profiles))}."
+        )
+    return name, profiles.profiles[name]
+
+
 def save_profiles(profiles: Profiles, home: Path) -> None:
     """Write `profiles` to `{home}/profiles.toml`, replacing the file atomically."""
     lines = [f"active = {_toml_value(profiles.active)}"]

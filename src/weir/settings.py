@@ -34,7 +34,7 @@ from pydantic_settings import (
 )
 
 from weir.exceptions import ConfigurationError
-from weir.profiles import load_profiles, profiles_path
+from weir.profiles import profiles_path, selected_profile
 
 ENV_PREFIX = "WEIR_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -238,17 +238,9 @@ class _ProfileSource(PydanticBaseSettingsSource):
         bootstrap = _Bootstrap(
             **{k: v for k, v in self._init_kwargs.items() if k in ("home", "profile")}
         )
-        profiles = load_profiles(bootstrap.home)
-        name = bootstrap.profile or profiles.active
-        if name not in profiles.profiles:
-            where = "WEIR_PROFILE" if bootstrap.profile else "The `active` key"
-            raise ConfigurationError(
-                f"{where} names profile {name!r}, which {profiles_path(bootstrap.home)} does not "
-                f"define; add a [profiles.{name}] table or use one of: "
-                f"{', '.join(sorted(profiles.profiles))}."
-            )
+        name, values = selected_profile(bootstrap.home, bootstrap.profile)
         data: dict[str, Any] = {}
-        for key, value in profiles.profiles[name].items():
+        for key, value in values.items():
             path = profile_key_path(key, profiles_path(bootstrap.home), name)
             if len(path) == 1:
                 data[path[0]] = value

@@ -8,8 +8,10 @@ A deployment is named `FLOW/DEPLOYMENT`, e.g. `etl/daily`.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import typer
 
@@ -21,7 +23,6 @@ from weir.cli.params import (
     parse_duration,
     parse_json_object,
     parse_key_values,
-    request_body,
 )
 from weir.cli.watch import watch_and_exit
 
@@ -183,26 +184,30 @@ def run(
     ),
 ) -> None:
     """Create a run of a deployment (now, or later); a worker of its pool starts it."""
-    from weir.core.schemas.deployments import DeploymentRunCreate
+    # The standard library's client: this command starts in ~0.1 s, not the ~0.35 s
+    # of httpx and pydantic (the server checks the body and names what is wrong).
+    from weir.client.lite import LiteClient, lite_options
 
-    parameters = {**parse_json_object(params), **parse_key_values(param)}
-    body = request_body(
-        DeploymentRunCreate,
-        parameters=parameters,
-        tags=list(tag or []),
-        job_variables=parse_key_values(job_variable, "--job-variable"),
-        scheduled_time=_start_time(start_in, start_at),
-    )
-    with api_client() as client:
-        deployment = read_deployment(client, name)
-        flow_run = client.create_deployment_run(deployment.id, body)
-        when_text = when(flow_run.expected_start_time) if body.scheduled_time else "now"
-        typer.echo(f"Created flow run {flow_run.name!r} of {full_name(deployment)!r}.")
-        typer.echo(f"ID:        {flow_run.id}")
-        typer.echo(f"Scheduled: {when_text}")
-        if watch:
-            watch_and_exit(client, flow_run.id)
-    typer.echo(f"Follow it with: weir flow-run watch {flow_run.id}")
+    flow_name, deployment_name = split_name(name)
+    scheduled_time = _start_time(start_in, start_at)
+    body: dict[str, Any] = {
+        "parameters": {**parse_json_object(params), **parse_key_values(param)},
+        "tags": list(tag or []),
+        "job_variables": parse_key_values(job_variable, "--job-variable"),
+    }
+    if scheduled_time is not None:
+        body["scheduled_time"] = scheduled_time.isoformat()
+    path = f"deployments/name/{quote(flow_name, safe='')}/{quote(deployment_name, safe='')}/runs"
+    with LiteClient(**lite_options()) as client:
+        flow_run = client.request("POST", path, body)
+    expected = datetime.fromisoformat(flow_run["expected_start_time"])
+    typer.echo(f"Created flow run {flow_run['name']!r} of {name!r}.")
+    typer.echo(f"ID:        {flow_run['id']}")
+    typer.echo(f"Scheduled: {when(expected) if scheduled_time else 'now'}")
+    if watch:
+        with api_client() as watching:
+            watch_and_exit(watching, uuid.UUID(flow_run["id"]))
+    typer.echo(f"Follow it with: weir flow-run watch {flow_run['id']}")
 
 
 @app.command("set-schedule")
@@ -282,10 +287,16 @@ def set_catchup(
 
 
 def read_deployment(client: SyncWeirClient, name: str) -> Deployment:
+    split_name(name)
+    return client.read_deployment_by_name(name)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`FLOW/DEPLOYMENT` as its two names, or exit saying how to name a deployment."""
     flow, _, deployment = name.partition("/")
     if not flow or not deployment or "/" in deployment:
         exit_with_error(f"Name the deployment as FLOW/DEPLOYMENT, e.g. etl/daily; got {name!r}.")
-    return client.read_deployment_by_name(name)
+    return flow, deployment
 
 
 def full_name(deployment: Deployment) -> str:

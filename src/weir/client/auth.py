@@ -10,7 +10,6 @@ token and retries the request once.
 
 from __future__ import annotations
 
-import base64
 import threading
 import uuid
 from collections.abc import AsyncGenerator, Generator
@@ -19,26 +18,15 @@ from typing import Any
 
 import httpx
 
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-CSRF_HEADER = "X-CSRF-Token"
-CLIENT_HEADER = "X-Weir-Client"
+from weir.client.wire import (
+    CLIENT_HEADER,
+    CSRF_HEADER,
+    UNSAFE_METHODS,
+    basic_auth_header,
+    is_csrf_refusal,
+)
+
 _REFRESH_MARGIN = timedelta(seconds=30)
-
-
-def basic_auth_header(auth_string: str) -> str:
-    """`user:pass` as an `Authorization` header value."""
-    return "Basic " + base64.b64encode(auth_string.encode()).decode("ascii")
-
-
-def is_csrf_rejection(response: httpx.Response) -> bool:
-    """Whether a response is the server refusing a missing or stale CSRF token."""
-    if response.status_code != 403:
-        return False
-    try:
-        detail = response.json().get("detail", "")
-    except (ValueError, AttributeError):
-        detail = response.text
-    return "csrf" in str(detail).lower()
 
 
 class WeirAuth(httpx.Auth):
@@ -90,7 +78,7 @@ class WeirAuth(httpx.Auth):
             self._store_token((yield self._token_request()))
         self._attach_token(request)
         response = yield request
-        if is_csrf_rejection(response):
+        if response.status_code == 403 and is_csrf_refusal(403, response.content):
             self._csrf_enabled = True
             self._store_token((yield self._token_request()))
             self._attach_token(request)

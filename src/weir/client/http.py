@@ -16,6 +16,9 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from weir.client import _lean_httpx  # noqa: F401  (before httpx is first imported)
+
+# isort: split
 import httpx
 from pydantic import BaseModel
 
@@ -23,13 +26,9 @@ from weir.client.auth import WeirAuth
 from weir.client.concurrency import ConcurrencyAPI
 from weir.client.deployments import DeploymentsAPI
 from weir.client.resource import adapter, parse
-from weir.client.retries import (
-    RETRY_ERRORS,
-    RETRY_STATUSES,
-    RetryPolicy,
-    describe_connection_error,
-)
+from weir.client.retries import RETRY_STATUSES, RetryPolicy, describe_connection_error
 from weir.client.services import ServicesAPI
+from weir.client.wire import CURSOR_HEADER, PROJECT_HEADER, api_error
 from weir.client.work_pools import WorkPoolsAPI
 from weir.core.schemas.filters import (
     FlowFilterRequest,
@@ -51,35 +50,22 @@ from weir.core.schemas.runs import (
     TaskRunUpsert,
 )
 from weir.core.schemas.states import OrchestrationResult, StateSchema
-from weir.exceptions import (
-    APIError,
-    BadRequest,
-    ConfigurationError,
-    Forbidden,
-    NotFound,
-    ObjectAlreadyExists,
-    ServerError,
-    ServerUnreachable,
-    Unauthorized,
-)
+from weir.exceptions import ConfigurationError, ServerUnreachable
 
 if TYPE_CHECKING:
     from weir.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 RunId = uuid.UUID | str
-PROJECT_HEADER = "X-Weir-Project"
-CURSOR_HEADER = "X-Next-Cursor"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: ObjectAlreadyExists,
-    422: BadRequest,
-}
+RETRY_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
 
 
 class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI, ServicesAPI):
@@ -282,7 +268,7 @@ class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI, ServicesAPI):
             except httpx.TimeoutException as exc:
                 raise self._unreachable(exc) from None
             if response.status_code in RETRY_STATUSES and not last:
-                await asyncio.sleep(self.retry.delay(attempt, response))
+                await asyncio.sleep(self.retry.delay(attempt, response.headers))
                 continue
             if check:
                 _raise_for_status(response)
@@ -339,29 +325,10 @@ def _json_array(kind: Any, items: Sequence[BaseModel] | bytes) -> bytes:
 
 
 def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _detail(response)
-    error = _ERRORS.get(status, ServerError if status >= 500 else APIError)
-    raise error(status, detail, url=str(response.request.url))
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if isinstance(detail, list):  # FastAPI's validation errors
-        return "; ".join(_describe_validation(item) for item in detail)
-    if detail:
-        return str(detail)
-    text = response.text.strip()
-    return text[:500] if text else f"HTTP {response.status_code} {response.reason_phrase}"
-
-
-def _describe_validation(item: Any) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    loc = ".".join(str(part) for part in item.get("loc", ()))
-    return f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item))
+    if response.status_code >= 400:
+        raise api_error(
+            response.status_code,
+            response.content,
+            response.reason_phrase,
+            str(response.request.url),
+        )

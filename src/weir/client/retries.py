@@ -2,7 +2,8 @@
 
 Retried: 429, 502, 503, 504, and failures to connect or to read an answer.
 Waits grow exponentially with full jitter, capped, and a server's
-`Retry-After` (seconds or an HTTP date) is honoured up to the cap.
+`Retry-After` (seconds or an HTTP date) is honoured up to the cap. No httpx here:
+the stdlib client of fast commands (`client/lite.py`) retries by the same policy.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-import httpx
+from typing import Protocol
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-RETRY_ERRORS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
+
+
+class Headers(Protocol):
+    """httpx's headers and http.client's alike."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +32,11 @@ class RetryPolicy:
     base: float = 0.1
     cap: float = 10.0
 
-    def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
-        """Seconds to wait after failed try number `attempt` (0-based)."""
-        if response is not None:
-            after = retry_after(response)
+    def delay(self, attempt: int, headers: Headers | None = None) -> float:
+        """Seconds to wait after failed try number `attempt` (0-based), given the
+        headers of the answer that failed it, if there was one."""
+        if headers is not None:
+            after = retry_after(headers)
             if after is not None:
                 return min(after, self.cap)
         return random.uniform(0.5, 1.0) * min(self.cap, self.base * 2**attempt)
@@ -46,9 +45,9 @@ class RetryPolicy:
 NO_RETRIES = RetryPolicy(attempts=1)
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(headers: Headers) -> float | None:
     """The `Retry-After` header in seconds, or None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
+    value = headers.get("Retry-After")
     if value is None:
         return None
     try:
@@ -72,7 +71,8 @@ def describe_connection_error(exc: BaseException) -> str:
     text = " ".join(str(c) for c in causes).lower()
     if "refused" in text:
         return "connection refused"
-    if any(isinstance(c, httpx.TimeoutException | TimeoutError) for c in causes):
+    # httpx's ConnectTimeout, ReadTimeout, … are not TimeoutErrors
+    if any(isinstance(c, TimeoutError) or type(c).__name__.endswith("Timeout") for c in causes):
         return "timed out"
     if "name or service not known" in text or "nodename nor servname" in text:
         return "unknown host"

@@ -106,6 +106,14 @@ async def placement(
     return pool, queue
 
 
+def deployment_not_found(flow_name: str, deployment_name: str, project: ProjectRef) -> ApiError:
+    return ApiError(
+        404,
+        f"Deployment '{flow_name}/{deployment_name}' not found in project "
+        f"'{project.name}'; list them with `weir deployment ls`.",
+    )
+
+
 def check_job_variables(pool: dict[str, Any] | None, variables: dict[str, Any]) -> None:
     if not variables:
         return
@@ -180,11 +188,7 @@ async def read_deployment_by_name(
     async with database.read() as session:
         row = await repo.read_by_name(session, project.id, flow_name, deployment_name)
         if row is None:
-            raise ApiError(
-                404,
-                f"Deployment '{flow_name}/{deployment_name}' not found in project "
-                f"'{project.name}'; list them with `weir deployment ls`.",
-            )
+            raise deployment_not_found(flow_name, deployment_name, project)
         schedules = await schedule_repo.read_for(session, [row["id"]])
     return to_wire(row, schedules[row["id"]])
 
