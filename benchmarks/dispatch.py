@@ -4,7 +4,7 @@ visible in the API, through one process worker (issue 4's benchmark).
     .venv/bin/python benchmarks/dispatch.py [--database-url URL] [--rate 10] [--duration 60]
 
 1. Sequential: one run at a time, triggered through the API
-   (`POST /api/deployments/{id}/runs`, what `weir deployment run` sends): p50/p99 to
+   (`POST /api/deployments/{id}/runs`; `weir deployment run` sends it by name): p50/p99 to
    the first line of the flow and to COMPLETED visible in the API. Also the same
    trigger through the `weir deployment run` CLI, whose own start-up is counted.
 2. Under load: `--rate` runs/s for `--duration` s through the same worker: p50/p99 of
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                         started = wait_for(out / new.pop(), 5) if new else None
                         if started is not None:
                             cli_first.append(started - t0)
-                    print(line("`weir deployment run` -> first line", cli_first))
+                    print(line("`weir deployment run` -> first line", cli_first, 0.3))
 
                     print(f"under load: {args.rate:g} runs/s for {args.duration:g} s:")
                     load_first, load_done = load(client, deployment.id, out, args)

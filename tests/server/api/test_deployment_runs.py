@@ -7,6 +7,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -42,9 +43,19 @@ async def deploy(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 
 async def run(
-    client: httpx.AsyncClient, deployment: dict[str, Any], expect: int = 201, **body: Any
+    client: httpx.AsyncClient,
+    deployment: dict[str, Any],
+    expect: int = 201,
+    by_name: bool = False,
+    **body: Any,
 ) -> dict[str, Any]:
-    response = await client.post(f"/api/deployments/{deployment['id']}/runs", json=body)
+    """A run through `/deployments/{id}/runs`, or `/deployments/name/{flow}/{name}/runs`."""
+    if by_name:
+        flow, name = (quote(deployment[key], safe="") for key in ("flow_name", "name"))
+        path = f"/api/deployments/name/{flow}/{name}/runs"
+    else:
+        path = f"/api/deployments/{deployment['id']}/runs"
+    response = await client.post(path, json=body)
     assert response.status_code == expect, response.text
     return dict(response.json())
 
@@ -166,6 +177,44 @@ async def test_unknown_deployment_is_404(client: httpx.AsyncClient) -> None:
     missing = "0190f1f0-0000-7000-8000-000000000000"
     answer = await client.post(f"/api/deployments/{missing}/runs", json={})
     assert answer.status_code == 404 and missing in answer.json()["detail"]
+
+
+async def test_a_run_by_name_is_the_run_by_id(client: httpx.AsyncClient) -> None:
+    deployment = await deploy(
+        client, flow_name="finance report", name="month end", parameters={"n": 1}, tags=["t"]
+    )
+    by_id = await run(client, deployment, parameters={"n": 2})
+    by_name = await run(client, deployment, by_name=True, parameters={"n": 2})
+    differ = {
+        "id",
+        "name",
+        "created",
+        "updated",
+        "expected_start_time",
+        "next_scheduled_start_time",
+        "state",
+    }
+    assert {k: v for k, v in by_name.items() if k not in differ} == {
+        k: v for k, v in by_id.items() if k not in differ
+    }
+    assert by_name["deployment_id"] == deployment["id"] and by_name["parameters"] == {"n": 2}
+    assert by_name["state"]["type"] == "SCHEDULED"
+
+
+async def test_a_run_by_name_is_refused_like_one_by_id(client: httpx.AsyncClient) -> None:
+    deployment = await deploy(client, parameter_openapi_schema=SCHEMA)
+    bad = await run(client, deployment, expect=422, by_name=True, parameters={"n": "many"})
+    assert "n" in bad["detail"]
+    missing = await run(client, {"flow_name": "etl", "name": "nightly"}, expect=404, by_name=True)
+    assert missing["detail"] == (
+        "Deployment 'etl/nightly' not found in project 'default'; "
+        "list them with `weir deployment ls`."
+    )
+    assert (await client.post("/api/projects/", json={"name": "staging"})).status_code == 201
+    elsewhere = await client.post(
+        "/api/deployments/name/etl/daily/runs", json={}, headers={"X-Weir-Project": "staging"}
+    )
+    assert elsewhere.status_code == 404 and "'staging'" in elsewhere.json()["detail"]
 
 
 @pytest.mark.parametrize("with_pool", [True, False])
