@@ -31,3 +31,13 @@ def weir_home(
     _reset_settings()
     yield home
     _reset_settings()
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory, so no stray `.env` is read (and a test may write one).
+    Modules that read settings use it on every test: `pytestmark = usefixtures("cwd")`."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir

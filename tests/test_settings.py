@@ -21,14 +21,7 @@ from weir.profiles import (
 )
 from weir.settings import Settings, get_settings, reset_settings
 
-
-@pytest.fixture(autouse=True)
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run each test in an empty directory, so no stray .env is read."""
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return workdir
+pytestmark = pytest.mark.usefixtures("cwd")
 
 
 def write_profiles(home: Path, text: str) -> None:

@@ -30,14 +30,7 @@ from weir.profiles import profiles_path
 from weir.settings import Settings
 from weir.testing.server import free_port
 
-
-@pytest.fixture(autouse=True)
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working directory, where a test may write a `.env`."""
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return workdir
+pytestmark = pytest.mark.usefixtures("cwd")
 
 
 @pytest.fixture
