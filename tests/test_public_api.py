@@ -92,8 +92,15 @@ def test_the_cli_imports_only_the_noun_it_runs() -> None:
     assert not {m for m in loaded if m.startswith(("weir.server", "sqlalchemy", "uvicorn"))}
 
 
-def test_the_client_does_not_import_httpx_command_line_tool() -> None:
+def test_importing_the_client_package_imports_nothing_more() -> None:
+    # each name is imported on first use, so the stdlib client (`weir.client.lite`) that
+    # `weir deployment run` uses never pays for httpx or pydantic
     loaded = _modules_after("import weir.client")
+    assert not {"httpx", "pydantic"} & loaded
+
+
+def test_the_client_does_not_import_httpx_command_line_tool() -> None:
+    loaded = _modules_after("from weir.client import WeirClient")
     assert "httpx" in loaded
     assert not {"pygments", "rich", "click"} & loaded
 
