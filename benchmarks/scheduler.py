@@ -73,6 +73,7 @@ def tick() -> None:
 
 if __name__ == "__main__":
     part, parts, crons, intervals, every, limit = map(int, sys.argv[1:7])
+    execution = sys.argv[7]
     cron = [f"cron-{{i:04d}}" for i in range(crons) if i % parts == part]
     interval = [f"every-{{i:04d}}" for i in range(intervals) if i % parts == part]
 {serve}
@@ -82,7 +83,7 @@ SERVE = {
     from weir import serve
     pairs = [(tick, {"name": name, "cron": "* * * * *"}) for name in cron]
     pairs += [(tick, {"name": name, "interval": every}) for name in interval]
-    serve(*pairs, limit=limit or None)
+    serve(*pairs, limit=limit or None, execution=execution)
 """,
     "prefect": """\
     from datetime import datetime, timezone
@@ -118,6 +119,7 @@ class Options:
     warmup: float = 30.0  # seconds between "all scheduled" and the window (at least)
     drain: float = 120.0  # seconds after the window for its runs to finish (at most)
     restart: str = "between"  # "between" ticks, "over" a tick, or "none"
+    execution: str = "thread"  # weir's serve(): a run in a "thread" or its own "process"
     server_env: dict[str, str] = field(default_factory=dict)  # e.g. a database URL
 
 
@@ -335,6 +337,7 @@ def run_scenario(side: Side, opts: Options, tmp: Path, say: Callable[[str], None
         t0 = time.time()
         for part in range(opts.processes):
             args = [part, opts.processes, opts.crons, opts.intervals, opts.every, opts.limit]
+            args.append(opts.execution)  # weir's serve() only: Prefect's runs in processes
             cmd = [side.python, "bench_flows.py", *map(str, args)]
             proc = sc.spawn(cmd, env, project, home / f"serve-{part}.log")
             serving.append(proc)
@@ -493,11 +496,19 @@ def main(argv: list[str] | None = None) -> int:
         default="between",
         help="restart the server mid-window 10 s after a tick, or 2 s before one (over)",
     )
+    ap.add_argument(
+        "--execution",
+        choices=["thread", "process"],
+        default="thread",
+        help="serve(execution=...): each run in a thread of the serving process, or in a"
+        " process of its own (%(default)s)",
+    )
     args = ap.parse_args(argv)
     compile_weir()
     opts = Options(
         args.minutes, args.cron_deployments, args.interval_deployments, args.interval,
         args.serve_processes, args.limit, args.warmup, args.drain, args.restart,
+        args.execution,
     )  # fmt: skip
     from compare_prefect import weir_target
 
@@ -508,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
           f" {args.database}; {opts.crons} deployments on `* * * * *` and {opts.intervals}"
           f" every {opts.every} s\n  = {per_minute:.0f} runs a minute ({per_minute / 60:.1f}/s"
           f" on average, in bursts on the ticks), served by {opts.processes} `weir.serve()`"
-          f" processes ({math.ceil((opts.crons + opts.intervals) / opts.processes)} deployments"
+          f" processes (execution={opts.execution!r}) ({math.ceil((opts.crons + opts.intervals) / opts.processes)} deployments"
           f" each, limit {opts.limit or 'none'}); window {opts.minutes} min", flush=True)  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="weir-bench-scheduler-") as tmp:

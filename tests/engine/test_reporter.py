@@ -370,3 +370,64 @@ def test_closing_without_wait_for_api_gives_up_at_once(
     started = time.monotonic()
     shutdown_reporter(20.0)
     assert time.monotonic() - started < 5  # not the 20 s: nothing listens, so nothing waits
+
+
+def test_flow_run_states_waiting_together_reach_the_server_in_one_request(
+    server: uvicorn.Server, api_url: str, client: SyncWeirClient
+) -> None:
+    # a process running many flows at once (serve(execution="thread")): while one state
+    # is on its way, the others queue up and go together, each decided on its own
+    from weir.core.runs import FlowRun as EngineRun
+    from weir.core.states import Completed, Pending, Running
+    from weir.engine.reporter import Reporter
+
+    gate = threading.Event()
+    requests: list[int] = []  # proposals per request
+
+    class GatedClient(SyncWeirClient):
+        # the first request is held until the other runs' states are queued behind it
+        def set_flow_run_state(self, *args: Any, **kwargs: Any) -> Any:
+            requests.append(1)
+            gate.wait(10)
+            return super().set_flow_run_state(*args, **kwargs)
+
+        def set_flow_run_states(self, proposals: Any) -> Any:
+            requests.append(len(proposals))
+            gate.wait(10)
+            return super().set_flow_run_states(proposals)
+
+    reporter = Reporter(GatedClient(api_url))
+    try:
+        runs = [EngineRun(uuid.uuid4(), f"run-{i}", "batched", {}, Pending()) for i in range(20)]
+        for run in runs:
+            reporter.flow_run_created(run)
+        answers: dict[uuid.UUID, Any] = {}
+
+        def start(run: EngineRun) -> None:
+            answers[run.id] = reporter.flow_run_state(run, Running())
+
+        threads = [threading.Thread(target=start, args=(run,)) for run in runs]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while (
+            not requests or reporter._queue.qsize() < len(runs) - requests[0]
+        ) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.set()
+        for thread in threads:
+            thread.join(10)
+        assert sum(requests) == len(runs)
+        assert len(requests) <= 2  # the held one, then all the others together
+        assert {a.status.value for a in answers.values()} == {"ACCEPT"}
+        # a refused proposal in a batch is answered as such, the others still change
+        finished = [reporter.flow_run_state(run, Completed()) for run in runs[:2]]
+        assert [a.status.value for a in finished if a] == ["ACCEPT", "ACCEPT"]
+    finally:
+        reporter.close()
+    stored = client.read_flow_runs(
+        FlowRunFilterRequest(flow_runs=FlowRunFilter(id=AnyId(any_=[r.id for r in runs])))
+    )
+    assert sorted(r.state_type.value for r in stored) == ["COMPLETED"] * 2 + ["RUNNING"] * 18
+    for run in stored:
+        assert run.start_time is not None and run.run_count == 1

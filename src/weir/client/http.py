@@ -41,11 +41,13 @@ from weir.core.schemas.runs import (
     FlowCreate,
     FlowRun,
     FlowRunCreate,
+    FlowRunStateProposal,
     Log,
     LogCreate,
     Project,
     ProjectCreate,
     SetStateRequest,
+    SetStatesRequest,
     TaskRun,
     TaskRunUpsert,
 )
@@ -181,6 +183,16 @@ class WeirClient(WorkPoolsAPI, DeploymentsAPI, ConcurrencyAPI, ServicesAPI):
         body = SetStateRequest(state=state, force=force)
         response = await self._send("POST", f"flow_runs/{flow_run_id}/set_state", body=body)
         return parse(OrchestrationResult, response)
+
+    async def set_flow_run_states(
+        self, proposals: Sequence[FlowRunStateProposal]
+    ) -> list[OrchestrationResult]:
+        """Propose states for up to 1,000 runs in one request; one answer per proposal,
+        in order (ABORT for a run the project does not have)."""
+        body = SetStatesRequest(states=list(proposals))
+        return parse(
+            list[OrchestrationResult], await self._send("POST", "flow_runs/set_states", body=body)
+        )
 
     async def read_flow_run_states(self, flow_run_id: RunId) -> list[StateSchema]:
         return parse(list[StateSchema], await self._send("GET", f"flow_runs/{flow_run_id}/states"))

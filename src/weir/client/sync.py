@@ -150,6 +150,7 @@ class SyncWeirClient:
     iter_flow_runs = _blocking_iter(WeirClient.iter_flow_runs)
     count_flow_runs = _blocking(WeirClient.count_flow_runs)
     set_flow_run_state = _blocking(WeirClient.set_flow_run_state)
+    set_flow_run_states = _blocking(WeirClient.set_flow_run_states)
     read_flow_run_states = _blocking(WeirClient.read_flow_run_states)
     delete_flow_run = _blocking(WeirClient.delete_flow_run)
     upsert_task_runs = _blocking(WeirClient.upsert_task_runs)

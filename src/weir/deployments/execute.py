@@ -84,14 +84,19 @@ def wait_for_start(flow_run: FlowRun) -> None:
     for its expected start, so it starts on time rather than a start-up late."""
     import time
 
+    delay = start_delay(flow_run)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def start_delay(flow_run: FlowRun) -> float:
+    """Seconds until the run's expected start (0 when due), at most MAX_START_WAIT_SECONDS."""
     from weir.core.clock import utcnow
 
     expected = flow_run.expected_start_time
     if expected is None:
-        return
-    wait = (expected - utcnow()).total_seconds()
-    if wait > 0:
-        time.sleep(min(wait, MAX_START_WAIT_SECONDS))
+        return 0.0
+    return min(max((expected - utcnow()).total_seconds(), 0.0), MAX_START_WAIT_SECONDS)
 
 
 def _deployment_of(

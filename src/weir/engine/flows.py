@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from weir.engine.hooks import Hook
 from weir.engine.parameters import Signature
@@ -172,15 +172,23 @@ class Flow(Generic[P, R]):
 
         return to_deployment(self, name, **options)
 
-    def serve(self, name: str | None = None, *, limit: int | None = None, **options: Any) -> None:
+    def serve(
+        self,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+        execution: Literal["process", "thread"] = "process",
+        **options: Any,
+    ) -> None:
         """Serve this flow as a deployment from this process until stopped (SIGTERM,
         Ctrl-C): options are cron=, interval=, rrule=, timezone=, parameters=, tags=,
         description=, version=, catchup= ("all", "latest" or "skip": the runs that became
         late while nothing served them) and max_lateness= (e.g. "2h": a run that late is
-        marked Missed, not started); `limit` caps the runs at once."""
+        marked Missed, not started); `limit` caps the runs at once; `execution` runs each
+        run in a process of its own ("process") or a thread of this one ("thread")."""
         from weir.workers.serve import serve
 
-        serve((self, {"name": name or self.name, **options}), limit=limit)
+        serve((self, {"name": name or self.name, **options}), limit=limit, execution=execution)
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

@@ -41,6 +41,8 @@ logger = logging.getLogger("weir.reporter")
 
 _TASK, _LOG, _CALL, _FLUSH, _STOP, _TICK = range(6)
 BATCH_SIZE = 500
+# flow-run states waiting together go in one request (a process running many flows)
+STATE_BATCH_SIZE = 500
 BATCH_SECONDS = 0.1
 # While gathering a batch the sender looks at the queue this often, instead of waking
 # for every record: each wake-up takes the GIL from the thread running the user's code.
@@ -293,9 +295,13 @@ class Reporter:
                 head = pending[0]
                 if head[0] == _FLUSH:
                     pending.popleft()[1].done.set()
+                elif head[0] == _CALL and head[1].method == "set_flow_run_state":
+                    self._send_states()
                 elif head[0] == _CALL:
                     self._send_call(head[1])
                     pending.popleft()
+                elif head[0] == _STOP:
+                    break  # the run loop delivers what is left before it, then stops
                 else:
                     self._send_records()
         except ServerUnreachable:
@@ -324,6 +330,56 @@ class Reporter:
             if self._down:
                 self._sent_while_down += 1
         call.done.set()
+
+    def _send_states(self) -> None:
+        """Send the flow-run states at the head of the buffer, with those queued behind
+        them meanwhile, in one request (flushes among them are answered once it is sent):
+        runs that turn RUNNING together — a serving process's at a schedule's tick —
+        cost the server one transaction, not one request each."""
+        pending, get = self._pending, self._queue.get_nowait
+        while len(pending) < STATE_BATCH_SIZE and pending[-1][0] in (_CALL, _FLUSH):
+            if pending[-1][0] == _CALL and pending[-1][1].method != "set_flow_run_state":
+                break
+            try:
+                self._accept(get())
+            except queue.Empty:
+                break
+        taken: list[tuple[Any, ...]] = []
+        calls: list[_Call] = []
+        while pending and len(calls) < STATE_BATCH_SIZE and pending[0][0] in (_CALL, _FLUSH):
+            item = pending[0]
+            if item[0] == _CALL:
+                if item[1].method != "set_flow_run_state":
+                    break
+                calls.append(item[1])
+            taken.append(pending.popleft())
+        try:
+            if len(calls) == 1:
+                self._send_call(calls[0])
+            elif calls:
+                self._send_state_batch(calls)
+        except ServerUnreachable:
+            pending.extendleft(reversed(taken))  # what was not sent, back in front
+            raise
+        for kind, waiter in taken:
+            if kind == _FLUSH:
+                waiter.done.set()
+
+    def _send_state_batch(self, calls: list[_Call]) -> None:
+        from weir.core.schemas.runs import FlowRunStateProposal
+
+        proposals = [FlowRunStateProposal(flow_run_id=c.args[0], state=c.args[1]) for c in calls]
+        try:
+            results = self.client.set_flow_run_states(proposals)
+        except APIError as exc:
+            self._note_refusal(f"set flow run states: {exc}")
+        else:
+            for call, result in zip(calls, results, strict=True):
+                call.result = result
+            if self._down:
+                self._sent_while_down += len(calls)
+        for call in calls:
+            call.done.set()
 
     def _send_records(self) -> None:
         """Send the task runs and logs at the head of the buffer (up to BATCH_SIZE)."""

@@ -18,6 +18,7 @@ from weir.server.api import (
     deployment_runs,
     deployment_schedules,
     deployments,
+    flow_run_states,
     flow_runs,
     flows,
     health,
@@ -94,6 +95,7 @@ def create_app(
     # nearly all the requests (the engine's reports, run creation)
     routers = (
         flow_runs,
+        flow_run_states,
         leases,
         task_runs,
         logs,

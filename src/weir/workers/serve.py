@@ -2,9 +2,12 @@
 
 The flows are registered as pool-less deployments (their entrypoint is their file,
 their path the current directory), then this process works like a worker whose
-runs come from those deployments (`POST /api/deployments/claim`): each run starts
-in a subprocess like the process infrastructure's. With no pool there is no worker
-heartbeat; the runs are read back instead, to learn which to cancel.
+runs come from those deployments (`POST /api/deployments/claim`). With
+`execution="process"` (the default) each run starts in a subprocess like the process
+infrastructure's; with `execution="thread"` in a thread of this process
+(workers/threads.py): no process to start, so hundreds of runs due at once start on
+time, at the price of isolation. With no pool there is no worker heartbeat; the runs
+are read back instead, to learn which to cancel.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from weir.core.schemas.filters import AnyId, FlowRunFilter, FlowRunFilterRequest
 from weir.core.schemas.work_pools import ClaimedRun, ClaimRequest, WorkerHeartbeatResponse
@@ -25,8 +28,11 @@ if TYPE_CHECKING:
     from weir.core.schemas.deployments import Deployment
     from weir.engine.flows import Flow
     from weir.settings import Settings
+    from weir.workers.infrastructure import Infrastructure
 
 FlowWithOptions = tuple["Flow[..., Any]", Mapping[str, Any]]
+Execution = Literal["process", "thread"]
+EXECUTIONS = ("process", "thread")
 
 
 class DeploymentSource:
@@ -76,22 +82,42 @@ class DeploymentSource:
         pass
 
 
-def serve(*flows_with_options: FlowWithOptions, limit: int | None = None) -> None:
+def serve(
+    *flows_with_options: FlowWithOptions,
+    limit: int | None = None,
+    execution: Execution = "process",
+) -> None:
     """Register `(flow, options)` pairs as deployments (options as `Flow.serve`'s) and
-    run their runs until SIGTERM or Ctrl-C; at most `limit` at once if given."""
+    run their runs until SIGTERM or Ctrl-C; at most `limit` at once if given. Each run
+    in a process of its own (`execution="process"`) or in a thread of this one
+    (`"thread"`: see workers/threads.py for what that gives up)."""
     from weir.deployments.publish import register_served
     from weir.engine.logging import setup_logging
     from weir.settings import get_settings
 
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be 1 or more, got {limit}.")
+    if execution not in EXECUTIONS:
+        raise ValueError(f"execution must be 'process' or 'thread', got {execution!r}.")
     settings = get_settings()
     setup_logging()
+    flows = [flow for flow, _ in flows_with_options]
     deployments = register_served(flows_with_options)
-    asyncio.run(_serve(deployments, settings, limit))
+    infrastructure = None
+    if execution == "thread":
+        from weir.workers.threads import ThreadInfrastructure
+
+        by_id = {deployment.id: flow for deployment, flow in zip(deployments, flows, strict=True)}
+        infrastructure = ThreadInfrastructure(by_id)
+    asyncio.run(_serve(deployments, settings, limit, infrastructure))
 
 
-async def _serve(deployments: list[Deployment], settings: Settings, limit: int | None) -> None:
+async def _serve(
+    deployments: list[Deployment],
+    settings: Settings,
+    limit: int | None,
+    infrastructure: Infrastructure | None,
+) -> None:
     from weir.client.http import WeirClient
 
     name = default_worker_name()
@@ -100,4 +126,7 @@ async def _serve(deployments: list[Deployment], settings: Settings, limit: int |
         print(f"Serving {source.description}; start a run with:")
         for deployment in deployments:
             print(f"  weir deployment run '{deployment.flow_name}/{deployment.name}'")
-        await Worker(client, source, settings, name=name, limit=limit).run()
+        worker = Worker(
+            client, source, settings, name=name, limit=limit, infrastructure=infrastructure
+        )
+        await worker.run()

@@ -96,6 +96,21 @@ class SetStateRequest(RequestModel):
     force: bool = False
 
 
+class FlowRunStateProposal(RequestModel):
+    """One run's proposed state in a `POST /api/flow_runs/set_states` batch."""
+
+    flow_run_id: uuid.UUID
+    state: StateSchema
+    force: bool = False
+
+
+class SetStatesRequest(RequestModel):
+    """Several runs' proposals at once (a process running many flows reports them
+    together); each is decided on its own, in order, as if proposed alone."""
+
+    states: list[FlowRunStateProposal] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class BulkDeleteRequest(RequestModel):
     ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH)
 

@@ -1,4 +1,5 @@
-"""Flow runs: create, read, filter (keyset pages), count, history, state, delete.
+"""Flow runs: create, read, filter (keyset pages), count, history, delete; their states
+are `flow_run_states.py`.
 
 Every state change, the initial one included, goes through
 `weir.server.orchestration.set_flow_run_state`.
@@ -22,11 +23,8 @@ from weir.core.schemas.runs import (
     FlowRun,
     FlowRunCreate,
     HistoryBucket,
-    SetStateRequest,
 )
 from weir.core.schemas.states import (
-    OrchestrationResult,
-    OrchestrationStatus,
     StateDetails,
     StateSchema,
 )
@@ -36,11 +34,8 @@ from weir.server.api.errors import ApiError, conflict, not_found
 from weir.server.db.engine import Database
 from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import flows as flow_repo
-from weir.server.db.repos import leases as lease_repo
-from weir.server.messaging.wakeups import Wakeups, flow_run_key, worker_key
-from weir.server.orchestration import set_flow_run_state
 from weir.server.orchestration.initial_state import initial_state
-from weir.server.orchestration.set_state import FlowRunNotFound, history_values
+from weir.server.orchestration.set_state import history_values
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -268,66 +263,6 @@ async def read_flow_run(
     if row is None:
         raise not_found("Flow run", flow_run_id, project.name)
     return to_wire(row, project)
-
-
-@router.post(
-    "/{flow_run_id}/set_state",
-    status_code=201,
-    responses={200: {"description": "Not accepted: REJECT, WAIT or ABORT."}},
-)
-async def set_flow_run_state_route(
-    flow_run_id: uuid.UUID,
-    body: SetStateRequest,
-    request: Request,
-    response: Response,
-    database: DatabaseDep,
-    project: ProjectDep,
-    now: NowDep,
-) -> OrchestrationResult:
-    """Propose a new state; the orchestration rules decide (201 on ACCEPT, else 200).
-    An accepted change notifies `flow_run:<id>`; a run going CANCELLING also wakes the
-    heartbeat of the worker holding it (`worker:<pool>:<name>`)."""
-    holder = None
-    try:
-        async with database.write() as session:
-            result = await set_flow_run_state(
-                session, flow_run_id, body.state, project_id=project.id, force=body.force, now=now
-            )
-            if result.state is not None and result.state.type is StateType.CANCELLING:
-                holder = await lease_repo.holder(session, flow_run_id)
-    except FlowRunNotFound:
-        raise not_found("Flow run", flow_run_id, project.name) from None
-    if result.status is not OrchestrationStatus.ACCEPT:
-        response.status_code = 200
-        return result
-    wakeups: Wakeups = request.app.state.wakeups
-    wakeups.notify(flow_run_key(flow_run_id))
-    if holder is not None:
-        wakeups.notify(worker_key(*holder))
-    return result
-
-
-@router.get("/{flow_run_id}/states")
-async def read_flow_run_states(
-    flow_run_id: uuid.UUID, database: DatabaseDep, project: ProjectDep
-) -> list[StateSchema]:
-    """The run's state history, oldest first."""
-    async with database.read() as session:
-        if not await repo.existing_ids(session, project.id, [flow_run_id]):
-            raise not_found("Flow run", flow_run_id, project.name)
-        rows = await repo.states(session, flow_run_id)
-    return [
-        StateSchema(
-            id=row["id"],
-            type=row["type"],
-            name=row["name"],
-            message=row["message"],
-            timestamp=row["timestamp"],
-            state_details=StateDetails.model_validate(row["state_details"] or {}),
-            data=row["data"],
-        )
-        for row in rows
-    ]
 
 
 @router.delete("/{flow_run_id}", status_code=204)
