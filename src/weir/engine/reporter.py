@@ -61,6 +61,15 @@ class _Call:
         self.result: Any = None
 
 
+def _joins_states(item: tuple[Any, ...]) -> bool:
+    """Whether a buffered item may go with a batch of flow-run states: a state, a flush
+    or a record (another call, or the stop, ends the batch)."""
+    kind = item[0]
+    if kind == _CALL:
+        return bool(item[1].method == "set_flow_run_state")
+    return kind in (_FLUSH, _TASK, _LOG)
+
+
 class Reporter:
     """Sends this process's run records to the API; see the module docstring."""
 
@@ -332,38 +341,43 @@ class Reporter:
         call.done.set()
 
     def _send_states(self) -> None:
-        """Send the flow-run states at the head of the buffer, with those queued behind
-        them meanwhile, in one request (flushes among them are answered once it is sent):
-        runs that turn RUNNING together — a serving process's at a schedule's tick —
-        cost the server one transaction, not one request each."""
+        """Send the flow-run state at the head of the buffer together with the states
+        queued behind it meanwhile, in one request: runs that turn RUNNING together (a
+        serving process's at a schedule's tick) cost the server one transaction, not a
+        request each. Records and flushes among those states are sent (answered) first:
+        records only ever move earlier, so what was queued before a state still reaches
+        the server before it."""
         pending, get = self._pending, self._queue.get_nowait
-        while len(pending) < STATE_BATCH_SIZE and pending[-1][0] in (_CALL, _FLUSH):
-            if pending[-1][0] == _CALL and pending[-1][1].method != "set_flow_run_state":
-                break
+        while len(pending) < 2 * STATE_BATCH_SIZE and _joins_states(pending[-1]):
             try:
                 self._accept(get())
             except queue.Empty:
                 break
-        taken: list[tuple[Any, ...]] = []
-        calls: list[_Call] = []
-        while pending and len(calls) < STATE_BATCH_SIZE and pending[0][0] in (_CALL, _FLUSH):
-            item = pending[0]
-            if item[0] == _CALL:
-                if item[1].method != "set_flow_run_state":
-                    break
-                calls.append(item[1])
-            taken.append(pending.popleft())
+        group: list[tuple[Any, ...]] = []
+        calls = 0
+        while pending and calls < STATE_BATCH_SIZE and _joins_states(pending[0]):
+            item = pending.popleft()
+            calls += item[0] == _CALL
+            group.append(item)
+        records = [item for item in group if item[0] in (_TASK, _LOG)]
+        waiting = [item for item in group if item[0] not in (_TASK, _LOG)]
+        pending.extendleft(reversed(records + waiting))
+        while pending and pending[0][0] in (_TASK, _LOG):
+            self._send_records()
+        for _ in waiting:
+            pending.popleft()
+        states = [call for kind, call in waiting if kind == _CALL]
         try:
-            if len(calls) == 1:
-                self._send_call(calls[0])
-            elif calls:
-                self._send_state_batch(calls)
+            if len(states) == 1:
+                self._send_call(states[0])
+            else:
+                self._send_state_batch(states)
         except ServerUnreachable:
-            pending.extendleft(reversed(taken))  # what was not sent, back in front
+            pending.extendleft(reversed(waiting))  # what was not sent, back in front
             raise
-        for kind, waiter in taken:
+        for kind, flush in waiting:
             if kind == _FLUSH:
-                waiter.done.set()
+                flush.done.set()
 
     def _send_state_batch(self, calls: list[_Call]) -> None:
         from weir.core.schemas.runs import FlowRunStateProposal

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 FlowWithOptions = tuple["Flow[..., Any]", Mapping[str, Any]]
 Execution = Literal["process", "thread"]
+# deployments named in the worker's start line; the rest are counted
+SHOWN_NAMES = 5
 EXECUTIONS = ("process", "thread")
 
 
@@ -47,8 +49,10 @@ class DeploymentSource:
     ) -> None:
         self.client, self.worker_name, self.settings = client, worker_name, settings
         self.deployment_ids = [d.id for d in deployments]
-        names = ", ".join(f"'{d.flow_name}/{d.name}'" for d in deployments)
-        self.description = f"deployment(s) {names}"
+        names = [f"'{d.flow_name}/{d.name}'" for d in deployments]
+        shown = ", ".join(names[:SHOWN_NAMES])
+        more = len(names) - SHOWN_NAMES
+        self.description = f"deployment(s) {shown}" + (f" and {more} more" if more > 0 else "")
 
     async def register(self) -> str:
         return "process"
