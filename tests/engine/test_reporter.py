@@ -404,16 +404,17 @@ def test_flow_run_states_waiting_together_reach_the_server_in_one_request(
         answers: dict[uuid.UUID, Any] = {}
 
         def start(run: EngineRun) -> None:
+            # each run's log line lands between the states in the queue
+            record = logging.LogRecord("weir.flow_runs", logging.INFO, "", 0, "hi", (), None)
+            record.flow_run_id = run.id
+            reporter.log_handler.handle(record)
             answers[run.id] = reporter.flow_run_state(run, Running())
 
         threads = [threading.Thread(target=start, args=(run,)) for run in runs]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 10
-        while (
-            not requests or reporter._queue.qsize() < len(runs) - requests[0]
-        ) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: bool(requests))
+        time.sleep(0.5)  # the other threads queue their line and state behind the held one
         gate.set()
         for thread in threads:
             thread.join(10)
@@ -431,3 +432,4 @@ def test_flow_run_states_waiting_together_reach_the_server_in_one_request(
     assert sorted(r.state_type.value for r in stored) == ["COMPLETED"] * 2 + ["RUNNING"] * 18
     for run in stored:
         assert run.start_time is not None and run.run_count == 1
+    assert all(logs_of(client, run.id) == ["hi"] for run in runs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,11 +28,35 @@ from weir.core.schemas.states import (
 )
 from weir.core.states import TERMINAL_TYPES, StateType
 from weir.server import metrics
-from weir.server.db.models import FlowRun, FlowRunState
+from weir.server.db.models import FlowRun
+from weir.server.db.repos import bulk
+from weir.server.db.repos import flow_runs as flow_run_repo
 from weir.server.orchestration.policy import RunView, Transition, decide
 
 _ATTEMPTS = 5
-_runs = FlowRun.__table__
+_runs = cast(sa.Table, FlowRun.__table__)
+# Prebuilt statements, their values as parameters: building and cache-keying a
+# statement per call cost more than running it (a batch of states runs them hundreds
+# of times in one request).
+_SELECT_RUN = sa.select(_runs).where(
+    _runs.c.id == sa.bindparam("run_id"), _runs.c.project_id == sa.bindparam("project_id")
+)
+_UPDATES: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> sa.Update:
+    """The compare-and-swap UPDATE of a run setting `columns` (as `v_<column>`)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = (
+            sa.update(_runs)
+            .where(
+                _runs.c.id == sa.bindparam("run_id", type_=_runs.c.id.type),
+                _runs.c.version == sa.bindparam("run_version", type_=_runs.c.version.type),
+            )
+            .values({name: sa.bindparam(f"v_{name}", type_=_runs.c[name].type) for name in columns})
+        )
+    return statement
 
 
 class FlowRunNotFound(LookupError):
@@ -51,9 +75,7 @@ async def set_flow_run_state(
     now = now or utcnow()
     for _ in range(_ATTEMPTS):
         row = (
-            await session.execute(
-                sa.select(_runs).where(_runs.c.id == flow_run_id, _runs.c.project_id == project_id)
-            )
+            await session.execute(_SELECT_RUN, {"run_id": flow_run_id, "project_id": project_id})
         ).one_or_none()
         if row is None:
             raise FlowRunNotFound(flow_run_id)
@@ -77,15 +99,11 @@ async def set_flow_run_state(
             state.timestamp = now
         state.id = new_id()
         values = _run_values(row, state, now)
-        updated = await session.execute(
-            sa.update(FlowRun)
-            .where(FlowRun.id == row.id, FlowRun.version == row.version)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if updated.rowcount != 1:  # type: ignore[attr-defined]
+        parameters = {f"v_{name}": value for name, value in values.items()}
+        parameters |= {"run_id": row.id, "run_version": row.version}
+        if await bulk.execute_row(session, _update_statement(tuple(values)), parameters) != 1:
             continue  # another writer won: decide again on the fresh row
-        await session.execute(sa.insert(FlowRunState).values(**history_values(row.id, state)))
+        await flow_run_repo.insert_state(session, history_values(row.id, state))
         await metrics.flow_run_state_changed(session, row, state)
         return OrchestrationResult(
             status=OrchestrationStatus.ACCEPT, state=state, details=decision.details()
