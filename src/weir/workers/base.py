@@ -91,9 +91,12 @@ class Worker:
         limit: int | None = None,
         run_once: bool = False,
         infrastructure: Infrastructure | None = None,
+        claim_batch: int = DEFAULT_CLAIM_BATCH,
     ) -> None:
+        """`claim_batch`: runs claimed at once when there is no `limit`."""
         self.client, self.source, self.settings = client, source, settings
         self.name, self.limit, self.run_once = name, limit, run_once
+        self.claim_batch = claim_batch
         self.infrastructure = infrastructure
         self.running: dict[uuid.UUID, RunningRun] = {}
         self._endings: set[asyncio.Task[None]] = set()
@@ -180,7 +183,7 @@ class Worker:
 
     def _free_slots(self) -> int:
         if self.limit is None:
-            return DEFAULT_CLAIM_BATCH
+            return self.claim_batch
         return min(max(self.limit - len(self.running), 0), MAX_CLAIM)
 
     def _start(self, claimed: ClaimedRun) -> None:

@@ -18,9 +18,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from weir.core.schemas.filters import AnyId, FlowRunFilter, FlowRunFilterRequest
-from weir.core.schemas.work_pools import ClaimedRun, ClaimRequest, WorkerHeartbeatResponse
+from weir.core.schemas.work_pools import (
+    MAX_CLAIM,
+    ClaimedRun,
+    ClaimRequest,
+    WorkerHeartbeatResponse,
+)
 from weir.core.states import TERMINAL_TYPES, StateType
-from weir.workers.base import Worker, default_worker_name
+from weir.workers.base import DEFAULT_CLAIM_BATCH, Worker, default_worker_name
 from weir.workers.sources import prefetch_seconds
 
 if TYPE_CHECKING:
@@ -123,6 +128,7 @@ async def _serve(
     infrastructure: Infrastructure | None,
 ) -> None:
     from weir.client.http import WeirClient
+    from weir.workers.threads import ThreadInfrastructure
 
     name = default_worker_name()
     async with WeirClient.from_settings(settings) as client:
@@ -130,7 +136,15 @@ async def _serve(
         print(f"Serving {source.description}; start a run with:")
         for deployment in deployments:
             print(f"  weir deployment run '{deployment.flow_name}/{deployment.name}'")
+        # a thread per run costs nearly nothing: claim as many as a claim hands out
+        threads = isinstance(infrastructure, ThreadInfrastructure)
         worker = Worker(
-            client, source, settings, name=name, limit=limit, infrastructure=infrastructure
+            client,
+            source,
+            settings,
+            name=name,
+            limit=limit,
+            infrastructure=infrastructure,
+            claim_batch=MAX_CLAIM if threads else DEFAULT_CLAIM_BATCH,
         )
         await worker.run()

@@ -379,3 +379,34 @@ def test_the_scheduler_is_a_registered_service() -> None:
     scheduler = Scheduler(Database("sqlite+aiosqlite:///:memory:"), settings())
     assert scheduler.name == "scheduler"
     assert scheduler.interval_seconds == Settings().server.scheduler_interval_seconds
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"cron": "* * * * *"},
+        {"cron": "30 2 * * *", "timezone": "Europe/Oslo"},  # across the spring-forward day
+        {"interval": 30},
+        {"interval": 7200, "timezone": "Europe/Oslo"},
+        {"rrule": "FREQ=HOURLY;BYMINUTE=0,20", "timezone": "America/New_York"},
+    ],
+)
+def test_a_pass_reusing_the_last_one_s_times_keeps_exactly_a_fresh_pass_s(
+    schedule: dict[str, Any],
+) -> None:
+    # passes every 10 s over DST (2024-03-31 in Oslo) keep what a scheduler that
+    # remembers nothing keeps, and a changed schedule is computed afresh
+    config = settings(scheduler_max_runs=100, scheduler_min_runs=3)
+    remembering = Scheduler(None, config)  # type: ignore[arg-type]
+    prefix = f"scheduled {new_id()} "
+    start = datetime(2024, 3, 30, 23, 0, tzinfo=UTC)
+    changed = {**schedule, "timezone": "Asia/Tokyo"}
+    for step in range(0, 3 * 3600, 170):
+        now = start + timedelta(seconds=step)
+        current = schedule if step < 2 * 3600 else changed
+        remembering._next_memo = {}
+        kept = remembering._kept(current, now, prefix)
+        remembering._memo = remembering._next_memo
+        fresh = Scheduler(None, config)._kept(current, now, prefix)  # type: ignore[arg-type]
+        assert kept == fresh, now
+        assert all(key == f"{prefix}{time.isoformat()}" for time, key in kept)

@@ -37,6 +37,7 @@ logger = logging.getLogger("weir.server.services.scheduler")
 SCHEDULE_BATCH = 200  # schedules read per query
 INSERT_BATCH = 500  # runs per write transaction (SQLite's write lock stays short)
 DEFAULT_LOOKAHEAD_SECONDS = 3600.0
+_NONE: frozenset[str] = frozenset()
 
 
 class Scheduler(Service):
@@ -51,6 +52,10 @@ class Scheduler(Service):
     ) -> None:
         super().__init__(database, settings, wakeups)
         self.lookahead_seconds = lookahead_seconds
+        # by schedule key prefix: (schedule, pass time, its upcoming (time, key) pairs)
+        Memo = dict[str, tuple[Any, datetime, list[tuple[datetime, str]]]]
+        self._memo: Memo = {}
+        self._next_memo: Memo = {}
 
     @property
     def interval_seconds(self) -> float:
@@ -60,6 +65,7 @@ class Scheduler(Service):
         """One pass over every active schedule; the number of runs inserted."""
         inserted = 0
         woken: set[str] = set()
+        self._next_memo = {}  # what this pass computes; schedules no longer seen drop out
         after_id: uuid.UUID | None = None
         while True:
             async with self.database.read() as session:
@@ -76,6 +82,7 @@ class Scheduler(Service):
                 woken.update(_wakeup_key(run) for run in batch if run["id"] in ids)
             if len(schedules) < SCHEDULE_BATCH:
                 break
+        self._memo = self._next_memo
         if self.wakeups is not None:
             for key in woken:
                 self.wakeups.notify(key)
@@ -84,14 +91,38 @@ class Scheduler(Service):
     def times(self, schedule: dict[str, Any] | Any, now: datetime) -> list[datetime]:
         """The times a pass at `now` keeps runs for, for one schedule (see the module
         docstring)."""
+        return [time for time, _ in self._kept(schedule, now, None)]
+
+    def _kept(self, schedule: Any, now: datetime, prefix: str | None) -> list[tuple[datetime, str]]:
+        """`times`, each with its run's idempotency key: `prefix` (the schedule's) and the
+        time. With a prefix, what the last pass computed for the schedule is reused."""
         server = self.settings.server
         until = now + timedelta(seconds=server.scheduler_max_horizon_seconds)
-        times = next_times(schedule, now, until, server.scheduler_max_runs)
+        times = self._upcoming(schedule, now, until, server.scheduler_max_runs, prefix)
         covered = now + timedelta(
             seconds=max(self.lookahead_seconds, 2 * server.scheduler_interval_seconds)
         )
-        keep = max(server.scheduler_min_runs, sum(1 for time in times if time <= covered))
+        keep = max(server.scheduler_min_runs, sum(1 for time, _ in times if time <= covered))
         return times[:keep]
+
+    def _upcoming(
+        self, schedule: Any, now: datetime, until: datetime, limit: int, prefix: str | None
+    ) -> list[tuple[datetime, str]]:
+        """`next_times(schedule, now, until, limit)` with their keys. The times the last
+        pass found after `now` for the same schedule are still its first ones, so only
+        the tail beyond them is computed (a pass over a thousand minute-by-minute
+        schedules computed and keyed 90,000 times before)."""
+        memo = self._memo.get(prefix) if prefix is not None else None
+        known: list[tuple[datetime, str]] = []
+        if memo is not None and memo[0] == schedule and memo[1] <= now:
+            known = [pair for pair in memo[2] if pair[0] > now][:limit]
+        last = known[-1][0] if known else now
+        if len(known) < limit and last < until:
+            more = next_times(schedule, last, until, limit - len(known))
+            known += [(time, f"{prefix or ''}{time.isoformat()}") for time in more]
+        if prefix is not None:
+            self._next_memo[prefix] = (schedule, now, known)
+        return known
 
     async def _missing_runs(
         self, schedules: list[dict[str, Any]], now: datetime
@@ -103,15 +134,14 @@ class Scheduler(Service):
             )
         runs, states = [], []
         for schedule in schedules:
+            exists = existing.get(schedule["deployment_id"], _NONE)
             try:
-                times = self.times(schedule["schedule"], now)
+                kept = self._kept(schedule["schedule"], now, run_key_prefix(schedule["id"]))
             except ValueError as exc:  # stored before a stricter check: skip, say why
                 logger.warning("schedule %s cannot be scheduled: %s", schedule["id"], exc)
                 continue
-            prefix = run_key_prefix(schedule["id"])
-            for time in times:
-                key = f"{prefix}{time.isoformat()}"
-                if (schedule["deployment_id"], key) in existing:
+            for time, key in kept:
+                if key in exists:
                     continue
                 run, state = _scheduled_run(schedule, time, key, now)
                 runs.append(run)

@@ -64,17 +64,18 @@ async def read_active(
 
 async def future_keys(
     session: AsyncSession, deployment_ids: Iterable[uuid.UUID], now: datetime
-) -> set[tuple[uuid.UUID, str]]:
-    """(deployment id, idempotency key) of the scheduler's runs of these deployments
-    expected after `now`: the runs a pass need not insert again."""
-    found: set[tuple[uuid.UUID, str]] = set()
+) -> dict[uuid.UUID, set[str]]:
+    """The idempotency keys of the scheduler's runs of these deployments expected after
+    `now`, by deployment: the runs a pass need not insert again."""
+    found: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(list(deployment_ids)):
         statement = sa.select(_runs.c.deployment_id, _runs.c.idempotency_key).where(
             _runs.c.deployment_id.in_(chunk),
             _runs.c.idempotency_key.startswith(SCHEDULER_KEY_PREFIX),
             _runs.c.expected_start_time > now,
         )
-        found.update((row[0], row[1]) for row in await session.execute(statement))
+        for deployment_id, key in await session.execute(statement):
+            found.setdefault(deployment_id, set()).add(key)
     return found
 
 
