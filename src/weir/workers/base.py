@@ -34,11 +34,11 @@ from weir.core.schemas.work_pools import MAX_CLAIM, ClaimedRun
 from weir.core.states import TERMINAL_TYPES, StateType
 from weir.exceptions import (
     APIError,
-    NotFound,
     ServerError,
     ServerUnreachable,
 )
 from weir.workers.output import OutputShipper
+from weir.workers.read_back import RunReader
 
 if TYPE_CHECKING:
     from weir.client.http import WeirClient
@@ -105,6 +105,7 @@ class Worker:
         self._changed = asyncio.Event()  # a run ended (a slot is free)
         self._unreachable = False
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="weir-worker")
+        self._reader = RunReader(client)
 
     # -- lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
@@ -280,11 +281,12 @@ class Worker:
             logger.info("Flow run %r's process exited with code %d.", run.name, code)
             return
         try:
-            api_run = await self.client.read_flow_run(run.id)
-        except NotFound:
-            return
+            api_run = await self._reader.read(run.id)
         except ServerUnreachable:
             api_run = None
+        else:
+            if api_run is None:
+                return  # deleted: nothing to end
         state_type = api_run.state_type if api_run else None
         if state_type in TERMINAL_TYPES:
             logger.info("Flow run %r ended %s (exit code %d).", run.name, state_type, code)
