@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from weir.core.ids import new_id
 
@@ -17,3 +18,9 @@ def test_ids_are_uuid7_and_sort_by_creation_time() -> None:
 
 def test_ids_are_unique() -> None:
     assert len({new_id() for _ in range(10_000)}) == 10_000
+
+
+def test_ids_made_in_one_millisecond_sort_in_the_order_they_were_made() -> None:
+    ids = [new_id() for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)

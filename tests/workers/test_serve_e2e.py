@@ -5,8 +5,6 @@ stops it. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.test_worker_e2e import FAST, alive, pids, wait_for
+from tests.workers.test_serve_threads_e2e import start_serving
+from tests.workers.test_worker_e2e import alive, pids, wait_for
 from weir.client import SyncWeirClient
 from weir.core.schemas.deployments import DeploymentRunCreate
 from weir.core.schemas.states import StateSchema
@@ -52,17 +51,9 @@ def server(database_url: str) -> Iterator[TemporaryServer]:
 
 
 def test_a_served_flow_runs_its_deployment_s_runs(server: TemporaryServer, tmp_path: Path) -> None:
-    (tmp_path / "served.py").write_text(SERVED)
     out = tmp_path / "out"
     out.mkdir()
-    serving = subprocess.Popen(
-        [sys.executable, "served.py"],
-        cwd=tmp_path,
-        env=server.env(**FAST),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serving = start_serving(server, tmp_path, SERVED)
     try:
         with SyncWeirClient(server.api_url) as client:
             deadline = time.monotonic() + 20

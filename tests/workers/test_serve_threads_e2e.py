@@ -60,17 +60,29 @@ def server(database_url: str) -> Iterator[TemporaryServer]:
         yield running
 
 
-@pytest.fixture
-def serving(server: TemporaryServer, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    (tmp_path / "served.py").write_text(SERVED)
-    process = subprocess.Popen(
+def start_serving(server: TemporaryServer, directory: Path, script: str) -> subprocess.Popen[str]:
+    """`python served.py` in `directory`, `script` its text, talking to `server`."""
+    (directory / "served.py").write_text(script)
+    return subprocess.Popen(
         [sys.executable, "served.py"],
-        cwd=tmp_path,
+        cwd=directory,
         env=server.env(**FAST),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """Where the served flow writes the pid of the process that ran it."""
+    (tmp_path / "out").mkdir()
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def serving(server: TemporaryServer, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    process = start_serving(server, tmp_path, SERVED)
     yield process
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -87,10 +99,8 @@ def deployment_of(client: SyncWeirClient, serving: subprocess.Popen[str]) -> Dep
 
 
 def test_runs_due_together_run_in_the_serving_process(
-    server: TemporaryServer, serving: subprocess.Popen[str], tmp_path: Path
+    server: TemporaryServer, serving: subprocess.Popen[str], out: Path
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
     with SyncWeirClient(server.api_url) as client:
         deployment = deployment_of(client, serving)
         at = utcnow() + timedelta(seconds=2)  # claimed ahead, started together
@@ -124,10 +134,8 @@ def test_runs_due_together_run_in_the_serving_process(
 
 
 def test_cancelling_stops_a_run_and_the_process_serves_on(
-    server: TemporaryServer, serving: subprocess.Popen[str], tmp_path: Path
+    server: TemporaryServer, serving: subprocess.Popen[str], out: Path
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
     with SyncWeirClient(server.api_url) as client:
         deployment = deployment_of(client, serving)
         slow = client.create_deployment_run(
