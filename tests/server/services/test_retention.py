@@ -99,6 +99,43 @@ async def test_old_finished_runs_go_with_their_task_runs_states_and_logs(
     assert await retention(database).run_once(NOW) == 0
 
 
+async def test_old_finished_task_runs_outside_any_flow_go_with_their_states(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    def task(final: str | None, ended: datetime) -> dict[str, Any]:
+        states = [{"type": "RUNNING", "timestamp": (ended - timedelta(minutes=1)).isoformat()}]
+        if final is not None:
+            states.append({"type": final, "timestamp": ended.isoformat()})
+        body = {"id": str(new_id()), "name": "t", "task_key": "t-1", "states": states}
+        return body | ({"end_time": ended.isoformat()} if final else {})  # as the SDK sends
+
+    old = [task("COMPLETED", OLD), task("FAILED", OLD)]
+    kept = [task("COMPLETED", NOW - timedelta(days=89)), task(None, OLD)]  # recent; unfinished
+    response = await client.post("/api/task_runs/bulk", json=old + kept)
+    assert response.status_code == 200, response.text
+    in_a_flow = await finished_run(client, database, ended=NOW)  # its task run ended long ago
+    async with database.write() as session:
+        await session.execute(
+            sa.update(TaskRun).where(TaskRun.flow_run_id.is_not(None)).values(end_time=OLD)
+        )
+
+    assert await retention(database).run_once(NOW) == 2
+    remaining = {str(i) for i in await ids(database, TaskRun)}
+    assert remaining == {kept[0]["id"], kept[1]["id"]} | {
+        str(i) for i in await ids(database, TaskRun, flow_run_id=uuid.UUID(in_a_flow))
+    }
+    assert await count(database, TaskRunState) == 2 + 1 + 1  # kept ones' and the flow's
+
+
+async def ids(database: Database, model: Any, **where: Any) -> list[uuid.UUID]:
+    table = model.__table__
+    statement = sa.select(table.c.id)
+    for column, value in where.items():
+        statement = statement.where(table.c[column] == value)
+    async with database.read() as session:
+        return list((await session.scalars(statement)).all())
+
+
 async def test_old_logs_go_whatever_their_run(
     client: httpx.AsyncClient, database: Database
 ) -> None:

@@ -33,7 +33,7 @@ from weir.server.db.engine import Database
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0004"
+HEAD = "0005"
 """The newest revision of the history; a test checks it against Alembic's head."""
 
 DEFAULT_PROJECT_ID = uuid.UUID("00000000-0000-7000-8000-000000000001")

@@ -173,6 +173,7 @@ class TaskRun(Base):
         sa.Index(None, "project_id", "id"),
         sa.Index(None, "project_id", "state_type"),
         sa.Index(None, "project_id", "start_time"),
+        sa.Index(None, "end_time"),  # retention of task runs outside any flow
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
