@@ -99,3 +99,27 @@ async def test_more_than_a_thousand_proposals_are_422(client: httpx.AsyncClient)
     response = await client.post("/api/flow_runs/set_states", json={"states": [proposal] * 1001})
     assert response.status_code == 422
     assert "1000" in str(response.json()["detail"])
+
+
+async def test_batches_over_the_same_runs_at_once_each_decide_on_the_other_s_outcome(
+    client: httpx.AsyncClient, create_run: CreateRun
+) -> None:
+    # two writers race over 40 runs, in opposite orders: no deadlock, and each run moves
+    # to RUNNING exactly once (the second batch to reach a run sees it RUNNING already)
+    import asyncio
+
+    runs = [await create_run() for _ in range(40)]
+    ids = [run["id"] for run in runs]
+
+    async def start(order: list[str]) -> list[str]:
+        body = {"states": [{"flow_run_id": i, "state": {"type": "RUNNING"}} for i in order]}
+        response = await client.post("/api/flow_runs/set_states", json=body)
+        assert response.status_code == 200, response.text
+        return [answer["status"] for answer in response.json()]
+
+    first, second = await asyncio.gather(start(ids), start(ids[::-1]))
+    assert sorted(first + second) == ["ACCEPT"] * 40 + ["REJECT"] * 40
+    for run_id in ids:
+        states = (await client.get(f"/api/flow_runs/{run_id}/states")).json()
+        assert [s["type"] for s in states] == ["PENDING", "RUNNING"]
+        assert (await client.get(f"/api/flow_runs/{run_id}")).json()["run_count"] == 1

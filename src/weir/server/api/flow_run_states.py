@@ -29,6 +29,7 @@ from weir.server.db.repos import leases as lease_repo
 from weir.server.messaging.wakeups import Wakeups, flow_run_key, worker_key
 from weir.server.orchestration import set_flow_run_state
 from weir.server.orchestration.set_state import FlowRunNotFound
+from weir.server.orchestration.set_states import set_flow_run_states
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -60,7 +61,7 @@ class _Accepted:
     "/set_states",
     responses={200: {"description": "One answer per proposal, in order."}},
 )
-async def set_flow_run_states(
+async def set_flow_run_states_route(
     body: SetStatesRequest,
     request: Request,
     database: DatabaseDep,
@@ -68,28 +69,21 @@ async def set_flow_run_states(
     now: NowDep,
 ) -> list[OrchestrationResult]:
     """Propose states for several runs in one request and one transaction; each is
-    decided on its own, in order. A run this project does not have is answered ABORT
-    (the others still change)."""
-    results: list[OrchestrationResult] = []
+    decided on its own, in order (orchestration/set_states.py). A run this project does
+    not have is answered ABORT (the others still change)."""
+    proposals = [(p.flow_run_id, p.state, p.force) for p in body.states]
     accepted = _Accepted()
     async with database.write() as session:
-        for proposal in body.states:
-            try:
-                result = await set_flow_run_state(
-                    session,
-                    proposal.flow_run_id,
-                    proposal.state,
-                    project_id=project.id,
-                    force=proposal.force,
-                    now=now,
-                )
-            except FlowRunNotFound:
-                reason = not_found("Flow run", proposal.flow_run_id, project.name).detail
-                result = OrchestrationResult(
+        answers = await set_flow_run_states(session, proposals, project_id=project.id, now=now)
+        results = []
+        for (run_id, _, _), answer in zip(proposals, answers, strict=True):
+            if answer is None:
+                reason = not_found("Flow run", run_id, project.name).detail
+                answer = OrchestrationResult(
                     status=OrchestrationStatus.ABORT, details=OrchestrationDetails(reason=reason)
                 )
-            await accepted.note(session, proposal.flow_run_id, result)
-            results.append(result)
+            await accepted.note(session, run_id, answer)
+            results.append(answer)
     accepted.send(request)
     return results
 

@@ -31,7 +31,7 @@ from weir.server import metrics
 from weir.server.db.models import FlowRun
 from weir.server.db.repos import bulk
 from weir.server.db.repos import flow_runs as flow_run_repo
-from weir.server.orchestration.policy import RunView, Transition, decide
+from weir.server.orchestration.policy import Decision, RunView, Transition, decide
 
 _ATTEMPTS = 5
 _runs = cast(sa.Table, FlowRun.__table__)
@@ -44,7 +44,7 @@ _SELECT_RUN = sa.select(_runs).where(
 _UPDATES: dict[tuple[str, ...], sa.Update] = {}
 
 
-def _update_statement(columns: tuple[str, ...]) -> sa.Update:
+def update_statement(columns: tuple[str, ...]) -> sa.Update:
     """The compare-and-swap UPDATE of a run setting `columns` (as `v_<column>`)."""
     statement = _UPDATES.get(columns)
     if statement is None:
@@ -79,29 +79,14 @@ async def set_flow_run_state(
         ).one_or_none()
         if row is None:
             raise FlowRunNotFound(flow_run_id)
-        view = RunView(
-            state_type=StateType(row.state_type) if row.state_type else None,
-            state_name=row.state_name,
-            run_count=row.run_count,
-            retries=row.retries,
-            retry_delay_seconds=row.retry_delay_seconds,
-            lease_owner=row.lease_owner,
-        )
-        transition = Transition(view, proposed.model_copy(deep=True), now, force)
-        decision = decide(transition)
-        if decision.status is not OrchestrationStatus.ACCEPT:
+        decision, state, values = decide_on(row, proposed, now, force)
+        if state is None or values is None:
             return OrchestrationResult(
                 status=decision.status, state=current_state(row), details=decision.details()
             )
-        state = transition.proposed
-        state.name = state_name(state)
-        if state.timestamp is None:
-            state.timestamp = now
-        state.id = new_id()
-        values = _run_values(row, state, now)
         parameters = {f"v_{name}": value for name, value in values.items()}
         parameters |= {"run_id": row.id, "run_version": row.version}
-        if await bulk.execute_row(session, _update_statement(tuple(values)), parameters) != 1:
+        if await bulk.execute_row(session, update_statement(tuple(values)), parameters) != 1:
             continue  # another writer won: decide again on the fresh row
         await flow_run_repo.insert_state(session, history_values(row.id, state))
         await metrics.flow_run_state_changed(session, row, state)
@@ -113,6 +98,31 @@ async def set_flow_run_state(
         state=None,
         details=OrchestrationDetails(reason="The flow run kept changing; try again."),
     )
+
+
+def decide_on(
+    row: Any, proposed: StateSchema, now: datetime, force: bool
+) -> tuple[Decision, StateSchema | None, dict[str, Any] | None]:
+    """The policy's decision on `proposed` for the run `row`; when it accepts, the state
+    as it will be stored (named, stamped, with an id) and the run's new column values."""
+    view = RunView(
+        state_type=StateType(row.state_type) if row.state_type else None,
+        state_name=row.state_name,
+        run_count=row.run_count,
+        retries=row.retries,
+        retry_delay_seconds=row.retry_delay_seconds,
+        lease_owner=row.lease_owner,
+    )
+    transition = Transition(view, proposed.model_copy(deep=True), now, force)
+    decision = decide(transition)
+    if decision.status is not OrchestrationStatus.ACCEPT:
+        return decision, None, None
+    state = transition.proposed
+    state.name = state_name(state)
+    if state.timestamp is None:
+        state.timestamp = now
+    state.id = new_id()
+    return decision, state, _run_values(row, state, now)
 
 
 def _run_values(row: Any, state: StateSchema, now: datetime) -> dict[str, Any]:

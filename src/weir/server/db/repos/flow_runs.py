@@ -117,6 +117,11 @@ async def insert_state(session: AsyncSession, values: dict[str, Any]) -> None:
     await bulk.execute_row(session, _INSERT_STATE, values)
 
 
+async def insert_states(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """History rows of several runs (all with the same keys), in one executemany."""
+    await bulk.executemany(session, _INSERT_STATE, rows)
+
+
 async def read(
     session: AsyncSession, project_id: uuid.UUID, flow_run_id: uuid.UUID
 ) -> dict[str, Any] | None:
