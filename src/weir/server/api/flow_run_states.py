@@ -18,7 +18,6 @@ from weir.core.schemas.states import (
     OrchestrationDetails,
     OrchestrationResult,
     OrchestrationStatus,
-    StateDetails,
     StateSchema,
 )
 from weir.core.states import StateType
@@ -28,7 +27,7 @@ from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import leases as lease_repo
 from weir.server.messaging.wakeups import Wakeups, flow_run_key, worker_key
 from weir.server.orchestration import set_flow_run_state
-from weir.server.orchestration.set_state import FlowRunNotFound
+from weir.server.orchestration.set_state import FlowRunNotFound, stored_state
 from weir.server.orchestration.set_states import set_flow_run_states
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
@@ -128,15 +127,4 @@ async def read_flow_run_states(
         if not await repo.existing_ids(session, project.id, [flow_run_id]):
             raise not_found("Flow run", flow_run_id, project.name)
         rows = await repo.states(session, flow_run_id)
-    return [
-        StateSchema(
-            id=row["id"],
-            type=row["type"],
-            name=row["name"],
-            message=row["message"],
-            timestamp=row["timestamp"],
-            state_details=StateDetails.model_validate(row["state_details"] or {}),
-            data=row["data"],
-        )
-        for row in rows
-    ]
+    return [stored_state(row) for row in rows]

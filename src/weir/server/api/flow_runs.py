@@ -35,7 +35,7 @@ from weir.server.db.engine import Database
 from weir.server.db.repos import flow_runs as repo
 from weir.server.db.repos import flows as flow_repo
 from weir.server.orchestration.initial_state import initial_state
-from weir.server.orchestration.set_state import history_values
+from weir.server.orchestration.set_state import history_values, stored_state
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -56,16 +56,7 @@ FLOW_RUN_DEFAULTS: dict[str, Any] = {
 
 
 def to_wire(row: dict[str, Any], project: ProjectRef) -> FlowRun:
-    state = None
-    if row["state_type"] is not None:
-        state = StateSchema(
-            type=row["state_type"],
-            name=row["state_name"],
-            message=row["state_message"],
-            timestamp=row["state_timestamp"],
-            state_details=StateDetails.model_validate(row["state_details"] or {}),
-            data=row["state_data"],
-        )
+    state = None if row["state_type"] is None else stored_state(row, "state_")
     return FlowRun.model_validate({**row, "state": state, "project": project.name})
 
 

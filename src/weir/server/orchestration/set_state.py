@@ -10,6 +10,7 @@ owns the transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -177,13 +178,20 @@ def history_values(flow_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]
 
 
 def current_state(row: Any) -> StateSchema | None:
-    if row.state_type is None:
-        return None
+    """A run row's current state (None before its first); `row` a Row or a namespace."""
+    values = row._mapping if hasattr(row, "_mapping") else vars(row)
+    return None if values["state_type"] is None else stored_state(values, "state_")
+
+
+def stored_state(values: Mapping[str, Any], prefix: str = "") -> StateSchema:
+    """A state from its stored columns: a history row's (no prefix) or a run's current
+    one (`state_`: state_type, state_name, …); both keep its details in state_details."""
     return StateSchema(
-        type=StateType(row.state_type),
-        name=row.state_name,
-        message=row.state_message,
-        timestamp=row.state_timestamp,
-        state_details=StateDetails.model_validate(row.state_details or {}),
-        data=row.state_data,
+        id=values.get(f"{prefix}id") if prefix == "" else None,
+        type=StateType(values[f"{prefix}type"]),
+        name=values[f"{prefix}name"],
+        message=values[f"{prefix}message"],
+        timestamp=values[f"{prefix}timestamp"],
+        state_details=StateDetails.model_validate(values["state_details"] or {}),
+        data=values[f"{prefix}data"],
     )
