@@ -78,6 +78,15 @@ def _alarm(handle: TimeoutHandle) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6))
 
 
+def raise_in_thread(thread_id: int, exception: type[BaseException]) -> None:
+    """Raise `exception` in the thread `thread_id` at its next Python line (a call
+    blocked in C returns first). The caller makes sure the thread is still the one it
+    means: a finished thread's id can be given to a new one."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception)
+    )
+
+
 @contextlib.contextmanager
 def _watchdog(handle: TimeoutHandle) -> Iterator[None]:
     assert handle.seconds is not None
@@ -90,9 +99,7 @@ def _watchdog(handle: TimeoutHandle) -> Iterator[None]:
             if finished:
                 return
             handle.expired = True
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(thread_id), ctypes.py_object(RunTimeout)
-            )
+            raise_in_thread(thread_id, RunTimeout)
 
     timer = threading.Timer(handle.seconds, fire)
     timer.daemon = True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from weir.core.schemas.filters import AnyId, FlowRunFilter, FlowRunFilterRequest
 from weir.core.schemas.work_pools import (
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 FlowWithOptions = tuple["Flow[..., Any]", Mapping[str, Any]]
 Execution = Literal["process", "thread"]
+EXECUTIONS = get_args(Execution)
 # deployments named in the worker's start line; the rest are counted
 SHOWN_NAMES = 5
-EXECUTIONS = ("process", "thread")
 
 
 class DeploymentSource:
@@ -112,32 +112,30 @@ def serve(
     setup_logging()
     flows = [flow for flow, _ in flows_with_options]
     deployments = register_served(flows_with_options)
-    infrastructure = None
-    if execution == "thread":
-        from weir.workers.threads import ThreadInfrastructure
-
-        by_id = {deployment.id: flow for deployment, flow in zip(deployments, flows, strict=True)}
-        infrastructure = ThreadInfrastructure(by_id)
-    asyncio.run(_serve(deployments, settings, limit, infrastructure))
+    by_id = {deployment.id: flow for deployment, flow in zip(deployments, flows, strict=True)}
+    asyncio.run(_serve(deployments, settings, limit, by_id if execution == "thread" else None))
 
 
 async def _serve(
     deployments: list[Deployment],
     settings: Settings,
     limit: int | None,
-    infrastructure: Infrastructure | None,
+    in_threads: dict[uuid.UUID, Flow[..., Any]] | None,
 ) -> None:
+    """`in_threads`: the flows by deployment id, when the runs execute in threads."""
     from weir.client.http import WeirClient
-    from weir.workers.threads import ThreadInfrastructure
 
+    infrastructure: Infrastructure | None = None
+    if in_threads is not None:
+        from weir.workers.threads import ThreadInfrastructure
+
+        infrastructure = ThreadInfrastructure(in_threads)
     name = default_worker_name()
     async with WeirClient.from_settings(settings) as client:
         source = DeploymentSource(client, deployments, name, settings)
         print(f"Serving {source.description}; start a run with:")
         for deployment in deployments:
             print(f"  weir deployment run '{deployment.flow_name}/{deployment.name}'")
-        # a thread per run costs nearly nothing: claim as many as a claim hands out
-        threads = isinstance(infrastructure, ThreadInfrastructure)
         worker = Worker(
             client,
             source,
@@ -145,6 +143,7 @@ async def _serve(
             name=name,
             limit=limit,
             infrastructure=infrastructure,
-            claim_batch=MAX_CLAIM if threads else DEFAULT_CLAIM_BATCH,
+            # a thread per run costs nearly nothing: claim as many as a claim hands out
+            claim_batch=DEFAULT_CLAIM_BATCH if infrastructure is None else MAX_CLAIM,
         )
         await worker.run()

@@ -22,7 +22,6 @@ What a thread cannot do that a process can:
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 import uuid
@@ -30,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from weir.engine.timeouts import raise_in_thread
 from weir.exceptions import CancelledRun
 
 if TYPE_CHECKING:
@@ -92,9 +92,7 @@ class ThreadInfrastructure:
         handle.cancel.set()
         with handle.lock:
             if handle.thread_id is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(handle.thread_id), ctypes.py_object(CancelledRun)
-                )
+                raise_in_thread(handle.thread_id, CancelledRun)
         if not handle.done.wait(grace) and handle.code is None:
             logger.warning(
                 "Flow run %r did not stop within %g s of being cancelled (blocked in a call "

@@ -45,8 +45,15 @@ _SELECT_RUN = sa.select(_runs).where(
 _UPDATES: dict[tuple[str, ...], sa.Update] = {}
 
 
-def update_statement(columns: tuple[str, ...]) -> sa.Update:
-    """The compare-and-swap UPDATE of a run setting `columns` (as `v_<column>`)."""
+def run_update(row: Any, values: dict[str, Any]) -> tuple[sa.Update, dict[str, Any]]:
+    """The compare-and-swap UPDATE setting `values` on the run `row` (at its version),
+    and its parameters; the statement is one per set of columns, built once."""
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    parameters |= {"run_id": row.id, "run_version": row.version}
+    return _update_statement(tuple(values)), parameters
+
+
+def _update_statement(columns: tuple[str, ...]) -> sa.Update:
     statement = _UPDATES.get(columns)
     if statement is None:
         statement = _UPDATES[columns] = (
@@ -83,11 +90,11 @@ async def set_flow_run_state(
         decision, state, values = decide_on(row, proposed, now, force)
         if state is None or values is None:
             return OrchestrationResult(
-                status=decision.status, state=current_state(row), details=decision.details()
+                status=decision.status,
+                state=current_state(row._mapping),
+                details=decision.details(),
             )
-        parameters = {f"v_{name}": value for name, value in values.items()}
-        parameters |= {"run_id": row.id, "run_version": row.version}
-        if await bulk.execute_row(session, update_statement(tuple(values)), parameters) != 1:
+        if await bulk.execute_row(session, *run_update(row, values)) != 1:
             continue  # another writer won: decide again on the fresh row
         await flow_run_repo.insert_state(session, history_values(row.id, state))
         await metrics.flow_run_state_changed(session, row, state)
@@ -177,17 +184,16 @@ def history_values(flow_run_id: uuid.UUID, state: StateSchema) -> dict[str, Any]
     }
 
 
-def current_state(row: Any) -> StateSchema | None:
-    """A run row's current state (None before its first); `row` a Row or a namespace."""
-    values = row._mapping if hasattr(row, "_mapping") else vars(row)
-    return None if values["state_type"] is None else stored_state(values, "state_")
+def current_state(run: Mapping[Any, Any]) -> StateSchema | None:
+    """A run's current state from its row's columns (None before its first)."""
+    return None if run["state_type"] is None else stored_state(run, "state_")
 
 
-def stored_state(values: Mapping[str, Any], prefix: str = "") -> StateSchema:
+def stored_state(values: Mapping[Any, Any], prefix: str = "") -> StateSchema:
     """A state from its stored columns: a history row's (no prefix) or a run's current
     one (`state_`: state_type, state_name, …); both keep its details in state_details."""
     return StateSchema(
-        id=values.get(f"{prefix}id") if prefix == "" else None,
+        id=None if prefix else values["id"],  # a run row's `id` is the run's
         type=StateType(values[f"{prefix}type"]),
         name=values[f"{prefix}name"],
         message=values[f"{prefix}message"],

@@ -29,7 +29,7 @@ from weir.server.orchestration.set_state import (
     current_state,
     decide_on,
     history_values,
-    update_statement,
+    run_update,
 )
 
 Proposal = tuple[uuid.UUID, StateSchema, bool]  # run id, proposed state, force
@@ -47,7 +47,7 @@ async def set_flow_run_states(
     The caller owns the transaction."""
     runs = await _read_locked(session, sorted({run_id for run_id, _, _ in proposals}), project_id)
     answers: list[OrchestrationResult | None] = []
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    updates: dict[sa.Update, list[dict[str, Any]]] = {}  # by statement (set of columns)
     history: list[dict[str, Any]] = []
     changed: list[tuple[Any, StateSchema]] = []
     for run_id, proposed, force in proposals:
@@ -59,13 +59,14 @@ async def set_flow_run_states(
         if state is None or values is None:
             answers.append(
                 OrchestrationResult(
-                    status=decision.status, state=current_state(run), details=decision.details()
+                    status=decision.status,
+                    state=current_state(vars(run)),
+                    details=decision.details(),
                 )
             )
             continue
-        parameters = {f"v_{name}": value for name, value in values.items()}
-        parameters |= {"run_id": run.id, "run_version": run.version}
-        updates.setdefault(tuple(values), []).append(parameters)
+        statement, parameters = run_update(run, values)
+        updates.setdefault(statement, []).append(parameters)
         history.append(history_values(run.id, state))
         changed.append((SimpleNamespace(**vars(run)), state))  # the row before the change
         vars(run).update(values)  # what the next proposal for this run sees
@@ -74,8 +75,8 @@ async def set_flow_run_states(
                 status=OrchestrationStatus.ACCEPT, state=state, details=decision.details()
             )
         )
-    for columns, rows in updates.items():
-        await bulk.executemany(session, update_statement(columns), rows)
+    for statement, rows in updates.items():
+        await bulk.executemany(session, statement, rows)
     await flow_run_repo.insert_states(session, history)
     for before, state in changed:
         await metrics.flow_run_state_changed(session, before, state)

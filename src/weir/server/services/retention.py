@@ -5,9 +5,10 @@ the cut-off is deleted with its states, task runs (and theirs) and logs, through
 foreign keys' ON DELETE CASCADE (SQLite enforces them: `PRAGMA foreign_keys=ON` in
 `db/sqlite.py`). A task run of no flow run (a task called outside any flow) that
 ended in a final state before the cut-off goes the same way, with its states. Logs
-older than the cut-off go too, whatever their run. Unfinished runs stay, however old. Deletes go in batches of `BATCH_SIZE` rows, each its own
-short transaction (SQLite's write lock and PostgreSQL's row locks are held briefly),
-and at most `MAX_BATCHES` of each kind a pass: a backlog clears over a few passes.
+older than the cut-off go too, whatever their run. Unfinished runs stay, however old.
+Deletes go in batches of `BATCH_SIZE` rows, each its own short transaction (SQLite's
+write lock and PostgreSQL's row locks are held briefly), and at most `MAX_BATCHES` of
+each kind a pass: a backlog clears over a few passes.
 `retention_days = 0` keeps everything.
 """
 

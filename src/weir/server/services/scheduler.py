@@ -38,6 +38,8 @@ SCHEDULE_BATCH = 200  # schedules read per query
 INSERT_BATCH = 500  # runs per write transaction (SQLite's write lock stays short)
 DEFAULT_LOOKAHEAD_SECONDS = 3600.0
 _NONE: frozenset[str] = frozenset()
+# by schedule key prefix: (the schedule, the pass's time, its upcoming (time, key) pairs)
+_Memo = dict[str, tuple[Any, datetime, list[tuple[datetime, str]]]]
 
 
 class Scheduler(Service):
@@ -52,10 +54,8 @@ class Scheduler(Service):
     ) -> None:
         super().__init__(database, settings, wakeups)
         self.lookahead_seconds = lookahead_seconds
-        # by schedule key prefix: (schedule, pass time, its upcoming (time, key) pairs)
-        Memo = dict[str, tuple[Any, datetime, list[tuple[datetime, str]]]]
-        self._memo: Memo = {}
-        self._next_memo: Memo = {}
+        self._memo: _Memo = {}
+        self._next_memo: _Memo = {}
 
     @property
     def interval_seconds(self) -> float:
